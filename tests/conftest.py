@@ -1,0 +1,6 @@
+"""Shared pytest configuration: fixtures live in tests/fixtures/, one module per real server."""
+
+pytest_plugins = [
+    "tests.fixtures.httpbin",
+    "tests.fixtures.redis_server",
+]
