@@ -1,0 +1,57 @@
+"""Backends shared by rate limiting (`sessions.ratelimit`) and caching (`sessions.cache`).
+
+This package owns connection lifecycles; the storages on top of it own their schemas and
+algorithms.
+
+SQLite (`sessions.backends._sqlite`):
+    `open_sqlite(path, *, conn=None, name=...)` → a WAL, ``busy_timeout``-30 s,
+    autocommit, thread-shareable connection (file 0600 in a 0700 directory; a corrupt file
+    raises `BackendUnavailable`); `transaction(conn)` → ``BEGIN IMMEDIATE`` … ``COMMIT``
+    serialised per connection; `default_cache_dir()` / `default_sqlite_path(name)`
+    (platformdirs, never the working directory); `wall_clock_ns()` / `WallClock` — wall
+    time in ns clamped so it never runs backwards.
+
+Redis (`sessions.backends._redis`, `sessions.backends._server`):
+    `RedisOptions(...)` (frozen, validated) → `open_redis(options)` → `RedisBackend` with
+    ``.client`` (sync), ``.aclient`` (asyncio, per loop), ``.server``, ``clear(keys)`` /
+    ``aclear(keys)``, ``close()`` / ``aclose()``; `RedisKeys(prefix, role)` names keys
+    ``{prefix}:role:…`` (Cluster hash tag); `TemporaryRedisServer` is the ``redis-server``
+    started when no connection is given.
+
+Nothing here imports ``redis`` until a Redis backend is opened.
+"""
+
+from __future__ import annotations
+
+from sessions.backends._redis import RedisBackend, RedisKeys, RedisOptions, open_redis
+from sessions.backends._server import MAXMEMORY_POLICIES, TemporaryRedisServer, find_redis_server
+from sessions.backends._sqlite import (
+    BUSY_TIMEOUT_S,
+    DEFAULT_SQLITE_NAME,
+    SQLiteConnection,
+    WallClock,
+    default_cache_dir,
+    default_sqlite_path,
+    open_sqlite,
+    transaction,
+    wall_clock_ns,
+)
+
+__all__ = [
+    "BUSY_TIMEOUT_S",
+    "DEFAULT_SQLITE_NAME",
+    "MAXMEMORY_POLICIES",
+    "RedisBackend",
+    "RedisKeys",
+    "RedisOptions",
+    "SQLiteConnection",
+    "TemporaryRedisServer",
+    "WallClock",
+    "default_cache_dir",
+    "default_sqlite_path",
+    "find_redis_server",
+    "open_redis",
+    "open_sqlite",
+    "transaction",
+    "wall_clock_ns",
+]
