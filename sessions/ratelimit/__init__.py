@@ -1,0 +1,31 @@
+"""Rate limiting: pure algorithm cores, storages (memory, SQLite, Redis), Limiter API, RatelimitMixin."""
+
+from __future__ import annotations
+
+from ._algorithms import (
+    ALGORITHMS,
+    GCRA,
+    AlgorithmParams,
+    Decision,
+    FixedWindow,
+    LeakyBucket,
+    SlidingWindow,
+    TokenBucket,
+    make_params,
+)
+from ._storage import STORAGES, Storage, open_storage
+
+__all__ = [
+    "ALGORITHMS",
+    "GCRA",
+    "STORAGES",
+    "AlgorithmParams",
+    "Decision",
+    "FixedWindow",
+    "LeakyBucket",
+    "SlidingWindow",
+    "Storage",
+    "TokenBucket",
+    "make_params",
+    "open_storage",
+]
