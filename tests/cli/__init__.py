@@ -1,0 +1,1 @@
+"""Tests of the `sessions` CLI (sessions_cli/)."""
