@@ -41,7 +41,7 @@ import contextlib
 import os
 import threading
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -198,6 +198,20 @@ class RedisOptions:
                 f"{', '.join(misplaced)} only configure a temporary redis-server, but an existing server "
                 "was given (conn/url/host); configure that server itself instead"
             )
+
+    def __repr__(self) -> str:
+        # Only the fields that differ from the defaults; secrets redacted (reprs end up in logs).
+        shown = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value == f.default:
+                continue
+            if f.name == "password":
+                value = "***"
+            elif f.name == "url":
+                value = _redact_url(value)
+            shown.append(f"{f.name}={value!r}")
+        return f"RedisOptions({', '.join(shown)})"
 
     def describe(self) -> str:
         """Where these options point, for messages (never includes the password)."""

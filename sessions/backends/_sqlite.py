@@ -37,7 +37,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import platformdirs
@@ -237,13 +237,14 @@ class WallClock:
     which covers other processes.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, source: Callable[[], int] = time.time_ns) -> None:
+        self._source = source  # injectable for tests
         self._last = 0
         self._lock = threading.Lock()
 
     def __call__(self) -> int:
-        """Return ``max(time.time_ns(), last returned value)``."""
-        now = time.time_ns()
+        """Return ``max(source(), last returned value)``."""
+        now = self._source()
         with self._lock:
             if now < self._last:
                 return self._last
