@@ -39,7 +39,7 @@ def _alive(pid: int) -> bool:
 
 # ---------------------------------------------------------------------------- options
 def test_maxmemory_policy_is_validated() -> None:
-    with pytest.raises(ValueError, match="'lru'.*valid policies: volatile-lru, allkeys-lru") as info:
+    with pytest.raises(ValueError, match=r"'lru'.*valid policies: volatile-lru, allkeys-lru") as info:
         RedisOptions(maxmemory_policy="lru")
     assert isinstance(info.value, ConfigurationError)
     for policy in MAXMEMORY_POLICIES:
@@ -116,8 +116,10 @@ def test_temporary_server_starts_and_is_gone_after_close() -> None:
     server = backend.server
     assert server is not None
     pid, workdir, sock = server.pid, server.workdir, server.unix_socket
-    assert pid is not None and _alive(pid)
-    assert sock is not None and Path(sock).exists()
+    assert pid is not None
+    assert _alive(pid)
+    assert sock is not None
+    assert Path(sock).exists()
     assert (workdir.stat().st_mode & 0o777) == 0o700
     assert backend.client.ping()
     backend.client.set("k", "v")
@@ -132,7 +134,8 @@ def test_temporary_server_starts_and_is_gone_after_close() -> None:
 @needs_binary
 def test_temporary_server_on_a_tcp_port_without_persistence() -> None:
     with TemporaryRedisServer(unix_socket=False) as server:
-        assert server.port > 0 and server.url.startswith("redis://127.0.0.1:")
+        assert server.port > 0
+        assert server.url.startswith("redis://127.0.0.1:")
         client = redis.Redis.from_url(server.url)
         assert client.config_get("save")["save"] == ""
         assert client.config_get("appendonly")["appendonly"] == "no"
@@ -162,7 +165,8 @@ def test_dbfilename_persists_between_servers(tmp_path: Path) -> None:
 def test_restart_keeps_the_address(temporary_redis: TemporaryRedisServer) -> None:
     url, old = temporary_redis.url, temporary_redis.pid
     temporary_redis.restart()
-    assert temporary_redis.url == url and temporary_redis.pid != old
+    assert temporary_redis.url == url
+    assert temporary_redis.pid != old
     client = redis.Redis.from_url(url)
     assert client.ping()
     client.close()
@@ -211,7 +215,8 @@ def test_open_redis_shares_one_temporary_server() -> None:
     assert third is not first
     third.close()
     private = open_redis(RedisOptions(), shared=False)
-    assert private.server is not None and private.server is not server
+    assert private.server is not None
+    assert private.server is not server
     private.close()
 
 

@@ -72,7 +72,7 @@ def test_existing_file_keeps_its_mode(tmp_path: Path) -> None:
 def test_corrupt_file_is_a_clear_error(tmp_path: Path) -> None:
     target = tmp_path / "broken.sqlite3"
     target.write_bytes(b"this is not a database at all" * 200)
-    with pytest.raises(BackendUnavailable, match="not usable.*delete it") as info:
+    with pytest.raises(BackendUnavailable, match=r"not usable.*delete it") as info:
         open_sqlite(target)
     assert str(target) in str(info.value)
 
@@ -117,9 +117,14 @@ def test_transaction_commits_and_rolls_back(tmp_path: Path) -> None:
     conn.execute("CREATE TABLE t (v)")
     with transaction(conn):
         conn.execute("INSERT INTO t VALUES (1)")
-    with pytest.raises(RuntimeError), transaction(conn):
-        conn.execute("INSERT INTO t VALUES (2)")
-        raise RuntimeError("boom")
+
+    def failing() -> None:
+        with transaction(conn):
+            conn.execute("INSERT INTO t VALUES (2)")
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        failing()
     assert [r[0] for r in conn.execute("SELECT v FROM t")] == [1]
     conn.close()
 
