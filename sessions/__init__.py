@@ -1,0 +1,49 @@
+"""sessions — HTTP sessions on httpx with exact rate limiting, HTTP caching and a fast batch engine.
+
+from sessions import Session, CacheMixin, RatelimitMixin
+
+class Session(CacheMixin, RatelimitMixin, Session):
+    pass
+
+with Session(type="gcra", limit=5, period=2) as s:
+    responses = s.requests(urls, callbacks=[print])
+"""
+
+from __future__ import annotations
+
+from ._exceptions import (
+    BackendError,
+    BackendUnavailable,
+    BatchError,
+    CacheError,
+    ConfigurationError,
+    ImpossibleRequest,
+    RateLimitExceeded,
+    SessionsError,
+)
+from ._models import ErrorResult, RequestSpec, Response
+from ._retry import Retry, RetryError
+from ._session import AsyncSession, Session
+from .config import SessionConfig
+
+__version__ = "0.2.0.dev0"
+
+__all__ = [
+    "AsyncSession",
+    "BackendError",
+    "BackendUnavailable",
+    "BatchError",
+    "CacheError",
+    "ConfigurationError",
+    "ErrorResult",
+    "ImpossibleRequest",
+    "RateLimitExceeded",
+    "RequestSpec",
+    "Response",
+    "Retry",
+    "RetryError",
+    "Session",
+    "SessionConfig",
+    "SessionsError",
+    "__version__",
+]

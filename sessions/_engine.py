@@ -1,0 +1,352 @@
+"""The I/O engine: one aiohttp connection pool behind both the fast path and httpx's send().
+
+Why aiohttp under an httpx API: on this class of machine httpx's own async stack does
+0.19–0.33k req/s at 32 in flight while aiohttp does 4–6k (REFERENCE.md; encode/httpx#3215),
+and most of what is left is the cost of httpx's model objects. So:
+
+* the **fast path** (`Engine.fetch`) sends a `Call` straight through aiohttp and builds our
+  `Response` with `Response.from_parts` — no `httpx.Request`, no header parsing until asked;
+* the **httpx path** (`AsyncEngineTransport` / `SyncEngineTransport`) is an ordinary httpx
+  transport on the *same* aiohttp pool, used whenever a request needs httpx's machinery
+  (auth flows, cookies, event hooks, streaming, multipart);
+* a sync `Session` owns a private event loop in a daemon thread (`LoopThread`), so its
+  single calls and its batches share that one pool too.
+
+aiohttp errors are mapped onto httpx's exception classes, so callers catch what they
+would catch with plain httpx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import os
+import ssl
+import threading
+import time
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from typing import Any, TypeVar
+
+import aiohttp
+import httpx
+import yarl
+
+from ._models import Call, Response
+
+__all__ = ["AsyncEngineTransport", "Engine", "LoopThread", "SyncEngineTransport", "map_aiohttp_errors"]
+
+T = TypeVar("T")
+_CHUNK = 64 * 1024
+_DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+
+
+@contextlib.contextmanager
+def map_aiohttp_errors(request: httpx.Request | None = None) -> Iterator[None]:
+    """Re-raise aiohttp/asyncio failures as the httpx exception a user of httpx expects."""
+    try:
+        yield
+    except aiohttp.ConnectionTimeoutError as exc:
+        raise httpx.ConnectTimeout(str(exc) or "connect timed out", request=request) from exc
+    except (aiohttp.SocketTimeoutError, aiohttp.ServerTimeoutError, TimeoutError) as exc:
+        raise httpx.ReadTimeout(str(exc) or "read timed out", request=request) from exc
+    except aiohttp.ClientConnectorError as exc:
+        raise httpx.ConnectError(str(exc), request=request) from exc
+    except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as exc:
+        raise httpx.RemoteProtocolError(str(exc) or type(exc).__name__, request=request) from exc
+    except aiohttp.InvalidURL as exc:
+        raise httpx.UnsupportedProtocol(f"invalid URL {exc}", request=request) from exc
+    except aiohttp.ClientResponseError as exc:
+        raise httpx.RemoteProtocolError(str(exc), request=request) from exc
+    except (aiohttp.ClientOSError, aiohttp.ClientError, OSError) as exc:
+        raise httpx.NetworkError(str(exc) or type(exc).__name__, request=request) from exc
+
+
+def _client_timeout(timeout: httpx.Timeout | None) -> aiohttp.ClientTimeout:
+    if timeout is None:
+        return aiohttp.ClientTimeout(total=None)
+    return aiohttp.ClientTimeout(
+        total=None,
+        connect=timeout.pool,
+        sock_connect=timeout.connect,
+        sock_read=timeout.read,
+    )
+
+
+class Engine:
+    """One aiohttp `ClientSession` — one connection pool — bound to one event loop.
+
+    The pool is created lazily on the loop that first uses it (aiohttp objects must be
+    made inside a running loop) and made again if a later call comes from another loop
+    (e.g. two `asyncio.run` calls on one `AsyncSession`).
+    """
+
+    def __init__(
+        self,
+        *,
+        verify: ssl.SSLContext | str | bool = True,
+        cert: Any = None,
+        trust_env: bool = True,
+        limits: httpx.Limits = _DEFAULT_LIMITS,
+    ) -> None:
+        self._verify = verify
+        self._cert = cert
+        self._trust_env = trust_env
+        self._limits = limits
+        self._ssl: ssl.SSLContext | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timeouts: dict[tuple[float | None, ...] | None, aiohttp.ClientTimeout] = {}
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        # Built on first https use: loading the CA bundle costs milliseconds.
+        if self._ssl is None:
+            self._ssl = httpx.create_ssl_context(
+                verify=self._verify, cert=self._cert, trust_env=self._trust_env
+            )
+        return self._ssl
+
+    def client(self) -> aiohttp.ClientSession:
+        """The pool for the running loop (made on first use)."""
+        loop = asyncio.get_running_loop()
+        session = self._session
+        if session is not None and self._loop is loop and not session.closed:
+            return session
+        limits = self._limits
+        connector = aiohttp.TCPConnector(
+            limit=limits.max_connections or 0,
+            limit_per_host=0,
+            keepalive_timeout=limits.keepalive_expiry or 15.0,
+            ttl_dns_cache=300,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),  # httpx's jar on the session is the one source of truth
+            auto_decompress=True,
+            raise_for_status=False,
+            trust_env=False,  # proxies from the environment become httpx mounts (httpx path)
+            skip_auto_headers=("User-Agent",),
+        )
+        self._loop = loop
+        return self._session
+
+    def client_timeout(self, timeout: httpx.Timeout | None) -> aiohttp.ClientTimeout:
+        """aiohttp's timeout for an httpx one (memoised: the same few values repeat)."""
+        key = None if timeout is None else (timeout.connect, timeout.read, timeout.write, timeout.pool)
+        found = self._timeouts.get(key)
+        if found is None:
+            found = self._timeouts[key] = _client_timeout(timeout)
+        return found
+
+    def _ssl_for(self, url: yarl.URL) -> ssl.SSLContext | bool:
+        return self._ssl_context() if url.scheme == "https" else True
+
+    async def fetch(self, call: Call) -> Response:
+        """Send `call` over the fast path and return the fully read response."""
+        started = time.perf_counter()
+        url = call.yurl
+        with map_aiohttp_errors():
+            async with self.client().request(
+                call.method,
+                url,
+                headers=call.headers.multi_items(),
+                data=call.content,
+                allow_redirects=False,
+                timeout=self.client_timeout(call.timeout),
+                ssl=self._ssl_for(url),
+            ) as resp:
+                content = await resp.read()
+                status = resp.status
+                raw = list(resp.raw_headers)
+        return Response.from_parts(
+            status,
+            raw,
+            content,
+            request=call.build_request,
+            elapsed=datetime.timedelta(seconds=time.perf_counter() - started),
+        )
+
+    async def open(self, request: httpx.Request, body: bytes) -> aiohttp.ClientResponse:
+        """Start `request` for the httpx path: headers read, body left to stream (raw bytes)."""
+        timeout = request.extensions.get("timeout")
+        url = yarl.URL(str(request.url), encoded=True)
+        with map_aiohttp_errors(request):
+            return await self.client().request(
+                request.method,
+                url,
+                headers=request.headers.multi_items(),
+                data=body or None,
+                allow_redirects=False,
+                auto_decompress=False,  # httpx decodes Content-Encoding itself on this path
+                timeout=_timeout_from_extension(timeout),
+                ssl=self._ssl_for(url),
+            )
+
+    async def aclose(self) -> None:
+        """Close the pool."""
+        session, self._session = self._session, None
+        if session is not None and not session.closed:
+            await session.close()
+
+    def close_from_other_loop(self) -> None:
+        """Best-effort close when the owning loop is gone (no await possible)."""
+        session, self._session = self._session, None
+        if session is not None and not session.closed:
+            connector = session.connector
+            session._connector = None  # stop aiohttp's "unclosed session" warning: we close the connector
+            if connector is not None:
+                connector._close()
+
+
+def _timeout_from_extension(value: Any) -> aiohttp.ClientTimeout:
+    if not value:
+        return aiohttp.ClientTimeout(total=None)
+    return aiohttp.ClientTimeout(
+        total=None, connect=value.get("pool"), sock_connect=value.get("connect"), sock_read=value.get("read")
+    )
+
+
+def _to_httpx_response(
+    resp: aiohttp.ClientResponse, stream: httpx.SyncByteStream | httpx.AsyncByteStream
+) -> httpx.Response:
+    return httpx.Response(
+        resp.status,
+        headers=list(resp.raw_headers),
+        stream=stream,
+        extensions={
+            "http_version": f"HTTP/{resp.version.major}.{resp.version.minor}".encode()
+            if resp.version
+            else b"HTTP/1.1",
+            "reason_phrase": (resp.reason or "").encode(),
+        },
+    )
+
+
+class _AsyncBody(httpx.AsyncByteStream):
+    def __init__(self, resp: aiohttp.ClientResponse, request: httpx.Request) -> None:
+        self._resp = resp
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        with map_aiohttp_errors(self._request):
+            async for chunk in self._resp.content.iter_chunked(_CHUNK):
+                yield chunk
+
+    async def aclose(self) -> None:
+        self._resp.release()
+
+
+class AsyncEngineTransport(httpx.AsyncBaseTransport):
+    """httpx transport on the engine's aiohttp pool (the httpx path of `AsyncSession`)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        resp = await self.engine.open(request, await request.aread())
+        return _to_httpx_response(resp, _AsyncBody(resp, request))
+
+    async def aclose(self) -> None:
+        await self.engine.aclose()
+
+
+class LoopThread:
+    """A private event loop in a daemon thread, so a sync `Session` can drive aiohttp.
+
+    Started on first use, restarted after `fork()` (a child inherits no threads), and
+    stopped by `stop()` (the session's `close()`).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The running private loop (started if needed)."""
+        loop = self._loop
+        if loop is not None and self._pid == os.getpid():
+            return loop
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():
+                self._start()
+            assert self._loop is not None
+            return self._loop
+
+    def _start(self) -> None:
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            loop.call_soon(ready.set)
+            loop.run_forever()
+
+        thread = threading.Thread(target=run, name="sessions-loop", daemon=True)
+        thread.start()
+        ready.wait()
+        self._loop, self._thread, self._pid = loop, thread, os.getpid()
+
+    def in_loop_thread(self) -> bool:
+        """True when called from the private loop's own thread."""
+        return self._thread is threading.current_thread()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run `coro` on the private loop and wait for its result (cancelled on Ctrl-C)."""
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()
+            raise
+
+    def stop(self, final: Coroutine[Any, Any, Any] | None = None) -> None:
+        """Run `final` (cleanup) on the loop, then stop and join it."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None or self._pid != os.getpid():
+            if final is not None:
+                final.close()
+            return
+        if final is not None:
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(final, loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
+        self._loop = self._thread = None
+
+
+class _SyncBody(httpx.SyncByteStream):
+    def __init__(self, resp: aiohttp.ClientResponse, loop: LoopThread, request: httpx.Request) -> None:
+        self._resp = resp
+        self._loop = loop
+        self._request = request
+
+    def __iter__(self) -> Iterator[bytes]:
+        content = self._resp.content
+        while True:
+            with map_aiohttp_errors(self._request):
+                chunk = self._loop.run(content.readany())
+            if not chunk:
+                return
+            yield chunk
+
+    def close(self) -> None:
+        self._resp.release()
+
+
+class SyncEngineTransport(httpx.BaseTransport):
+    """httpx transport for a sync `Session`: each call hops onto the session's loop thread."""
+
+    def __init__(self, engine: Engine, loop: LoopThread) -> None:
+        self.engine = engine
+        self.loop = loop
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        resp = self.loop.run(self.engine.open(request, request.read()))
+        return _to_httpx_response(resp, _SyncBody(resp, self.loop, request))
+
+    def close(self) -> None:
+        self.loop.stop(self.engine.aclose())

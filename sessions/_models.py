@@ -1,0 +1,278 @@
+"""The values that travel through a session: `Call` in, `Response` (or `ErrorResult`) out."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import yarl
+from httpx._content import ByteStream  # the stream type httpx itself uses for in-memory bodies
+
+__all__ = ["Call", "ErrorResult", "RequestSpec", "Response"]
+
+RawHeaders = list[tuple[bytes, bytes]]
+_EMPTY_ELAPSED = datetime.timedelta(0)
+
+
+class Response(httpx.Response):
+    """An `httpx.Response` with the attributes this library adds.
+
+    * `callbacks` — results of batch callbacks when `return_callbacks` is on, else None.
+    * `attempts` — how many wire attempts the request took (retries included).
+    * cache fields (`from_cache`, `created_at`, `expires`, `is_expired`, `revalidated`,
+      `cache_key`) — filled by `CacheMixin`; defaults describe an uncached response.
+
+    Responses made by the fast path are built without running `httpx.Response.__init__`:
+    headers and the `httpx.Request` are materialised on first access, which is what keeps
+    the batch engine close to raw aiohttp (see `_engine.py`).
+    """
+
+    callbacks: tuple[Any, ...] | None = None
+    callback_errors: tuple[BaseException, ...] = ()
+    attempts: int = 1
+    from_cache: bool = False
+    created_at: datetime.datetime | None = None
+    expires: datetime.datetime | None = None
+    is_expired: bool = False
+    revalidated: bool = False
+    cache_key: str | None = None
+
+    _raw_headers: RawHeaders | None
+    _request_factory: Callable[[], httpx.Request] | None
+
+    @classmethod
+    def from_parts(
+        cls,
+        status_code: int,
+        raw_headers: RawHeaders,
+        content: bytes,
+        *,
+        request: httpx.Request | Callable[[], httpx.Request] | None = None,
+        elapsed: datetime.timedelta = _EMPTY_ELAPSED,
+        extensions: dict[str, Any] | None = None,
+    ) -> Response:
+        """Build a fully read response cheaply (no header parsing, no request unless asked)."""
+        self = cls.__new__(cls)
+        attrs = self.__dict__
+        attrs["status_code"] = status_code
+        attrs["_raw_headers"] = raw_headers
+        if isinstance(request, httpx.Request) or request is None:
+            attrs["_request"] = request
+            attrs["_request_factory"] = None
+        else:
+            attrs["_request"] = None
+            attrs["_request_factory"] = request
+        attrs["next_request"] = None
+        attrs["extensions"] = {} if extensions is None else extensions
+        attrs["history"] = []
+        attrs["is_closed"] = True
+        attrs["is_stream_consumed"] = True
+        attrs["default_encoding"] = "utf-8"
+        attrs["stream"] = ByteStream(content)
+        attrs["_content"] = content
+        attrs["_num_bytes_downloaded"] = len(content)
+        attrs["_elapsed"] = elapsed
+        return self
+
+    @property
+    def headers(self) -> httpx.Headers:
+        """Response headers, parsed on first access."""
+        attrs = self.__dict__
+        headers = attrs.get("_headers")
+        if headers is None:
+            raw = attrs.get("_raw_headers")
+            headers = attrs["_headers"] = httpx.Headers(raw)
+        return headers
+
+    @headers.setter
+    def headers(self, value: httpx.Headers) -> None:
+        self.__dict__["_headers"] = value
+
+    @property
+    def request(self) -> httpx.Request:
+        """The request that produced this response, built on first access."""
+        attrs = self.__dict__
+        request = attrs.get("_request")
+        if request is None:
+            factory = attrs.get("_request_factory")
+            if factory is None:
+                raise RuntimeError("The request instance has not been set on this response.")
+            request = attrs["_request"] = factory()
+        return request  # type: ignore[no-any-return]
+
+    @request.setter
+    def request(self, value: httpx.Request) -> None:
+        self.__dict__["_request"] = value
+
+    @property
+    def ok(self) -> bool:
+        """True unless the status is 4xx/5xx (as `requests.Response.ok`; the seed's callbacks use it)."""
+        return self.status_code < 400
+
+    @classmethod
+    def adopt(cls, response: httpx.Response) -> Response:
+        """Turn a plain `httpx.Response` (from the httpx path) into ours without copying."""
+        if isinstance(response, cls):
+            return response
+        attrs = response.__dict__
+        # httpx keeps headers and the request as plain attributes; our properties read them lazily.
+        attrs["_headers"] = attrs.pop("headers", None)
+        attrs.setdefault("_raw_headers", None)
+        attrs.setdefault("_request_factory", None)
+        response.__class__ = cls
+        return response  # type: ignore[return-value]
+
+
+@dataclass(slots=True)
+class Call:
+    """One logical request on its way down the mixin chain.
+
+    Everything the hooks need is here already merged with the session defaults. The
+    `httpx.URL` and `httpx.Request` are built lazily, because the fast path needs neither
+    (parsing an `httpx.URL` alone costs ~11 µs, more than aiohttp's whole request setup).
+    """
+
+    method: str
+    url_str: str
+    headers: httpx.Headers
+    content: bytes | None = None
+    timeout: httpx.Timeout | None = None
+    follow_redirects: bool = False
+    stream: bool = False
+    extensions: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    attempt: int = 1
+    #: False when the request needs httpx's own send(): auth, cookies, hooks, streams, mounts.
+    fast: bool = True
+    auth: Any = None
+    _request: httpx.Request | None = None
+    _url: httpx.URL | None = None
+    _yurl: yarl.URL | None = None
+
+    @property
+    def yurl(self) -> yarl.URL:
+        """The URL as a `yarl.URL` (C-parsed, cached): cheap host/path access for keys."""
+        if self._yurl is None:
+            self._yurl = yarl.URL(self.url_str, encoded=True)
+        return self._yurl
+
+    @property
+    def url(self) -> httpx.URL:
+        """The URL as an `httpx.URL`."""
+        if self._url is None:
+            self._url = self._request.url if self._request is not None else httpx.URL(self.url_str)
+        return self._url
+
+    @property
+    def host(self) -> str:
+        """Host name (lower case), as used for per-host limits."""
+        return self.yurl.host or ""
+
+    @property
+    def endpoint(self) -> str:
+        """scheme://host[:port]/path — the unit of per-endpoint limits (no query)."""
+        u = self.yurl
+        return f"{u.scheme}://{u.authority}{u.path}"
+
+    def build_request(self) -> httpx.Request:
+        """The equivalent `httpx.Request` (built once)."""
+        if self._request is None:
+            self._request = httpx.Request(
+                self.method, self.url, headers=self.headers, content=self.content, extensions=self.extensions
+            )
+        return self._request
+
+    def with_headers(self, updates: Mapping[str, str]) -> Call:
+        """A copy whose headers include `updates` (the session's header object is never mutated)."""
+        headers = httpx.Headers(self.headers)
+        headers.update(updates)
+        request = None
+        if self._request is not None:
+            request = httpx.Request(
+                self.method,
+                self._request.url,
+                headers=headers,
+                content=self.content if self.content is not None else self._request.content,
+                extensions=self._request.extensions,
+            )
+        return Call(
+            self.method,
+            self.url_str,
+            headers,
+            self.content,
+            self.timeout,
+            self.follow_redirects,
+            self.stream,
+            self.extensions,
+            self.options,
+            self.attempt,
+            self.fast,
+            self.auth,
+            request,
+            self._url,
+            self._yurl,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RequestSpec:
+    """A request description for batches: what a JSONL line or a recipe step turns into."""
+
+    url: str
+    method: str = "GET"
+    params: Mapping[str, Any] | None = None
+    headers: Mapping[str, str] | None = None
+    json: Any = None
+    data: Any = None
+    content: bytes | str | None = None
+
+    @classmethod
+    def coerce(cls, item: Any, default_method: str) -> RequestSpec:
+        """Accept a URL string, an `httpx.URL`, a mapping or a `RequestSpec`."""
+        if isinstance(item, RequestSpec):
+            return item
+        if isinstance(item, str | httpx.URL):
+            return cls(str(item), default_method)
+        if isinstance(item, Mapping):
+            unknown = set(item) - {"url", "method", "params", "headers", "json", "data", "content"}
+            if unknown:
+                raise TypeError(f"request description has unknown field(s): {', '.join(sorted(unknown))}")
+            if "url" not in item:
+                raise TypeError("request description needs a 'url'")
+            return cls(
+                str(item["url"]),
+                str(item.get("method") or default_method).upper(),
+                item.get("params"),
+                item.get("headers"),
+                item.get("json"),
+                item.get("data"),
+                item.get("content"),
+            )
+        raise TypeError(f"cannot make a request from {type(item).__name__}: give a URL string or a mapping")
+
+
+@dataclass(slots=True)
+class ErrorResult:
+    """The slot of a batch request that failed: it holds the exception instead of a response."""
+
+    index: int
+    method: str
+    url: str
+    exception: BaseException
+    attempts: int = 1
+    callbacks: tuple[Any, ...] | None = None
+
+    ok = False
+    is_success = False
+    status_code = None
+    from_cache = False
+
+    def raise_for_status(self) -> None:
+        """Re-raise the stored exception (mirrors `Response.raise_for_status`)."""
+        raise self.exception
+
+    def __repr__(self) -> str:
+        return f"<ErrorResult #{self.index} {self.method} {self.url}: {self.exception!r}>"

@@ -1,0 +1,574 @@
+"""`Session` and `AsyncSession`: httpx clients with a cooperative hook protocol for mixins.
+
+A request flows through two hooks (docs/ARCHITECTURE.md):
+
+    request() ─► _dispatch(call)     once per logical request: CacheMixin wraps this
+                   └ retry and redirect loop
+                       └ _send_wire(call)   once per wire attempt: RatelimitMixin wraps this
+
+Why hook at the session and not in an httpx transport: a cache hit through
+`Client.get` → `build_request` → `send` → transport costs ~160 µs before any storage work
+(`build_request` alone ~28–51 µs, `httpx.URL` parsing ~11 µs), while a hit caught in
+`request()` from the raw arguments costs a key computation and a lookup. The wire hook
+sits inside our own retry/redirect loop, so every retry and every redirect hop passes the
+limiter once, on the fast path and on the httpx path alike.
+
+Each hook has a sync and an async flavour (`_dispatch`/`_adispatch`,
+`_send_wire`/`_asend_wire`); a mixin implements both and calls `super()` of the same one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from typing import Any, ClassVar
+
+import httpx
+from httpx._client import USE_CLIENT_DEFAULT, UseClientDefault
+from httpx._content import encode_request
+
+from ._engine import AsyncEngineTransport, Engine, LoopThread, SyncEngineTransport
+from ._models import Call, ErrorResult, Response
+from ._options import CLAIMED, KNOWN, reject_unknown
+from ._retry import Retry
+
+__all__ = ["AsyncSession", "Session"]
+
+_HTTPX_CLIENT_ARGS = frozenset(inspect.signature(httpx.Client.__init__).parameters) - {"self"}
+_OWN_ARGS = frozenset({"retries"})
+_REQUEST_ARGS = frozenset(
+    {
+        "content",
+        "data",
+        "files",
+        "json",
+        "params",
+        "headers",
+        "cookies",
+        "auth",
+        "follow_redirects",
+        "timeout",
+    }
+)
+Result = Response | ErrorResult
+_RETRY_AFTER = frozenset({413, 429, 503})  # statuses whose Retry-After alone makes them retryable
+
+
+class _SessionCore:
+    """What `Session` and `AsyncSession` share: option checking, building calls, retry policy."""
+
+    #: Overridable in tests to observe waits without sleeping.
+    _asleep: Callable[[float], Any] = staticmethod(asyncio.sleep)
+
+    #: Per-request options the base session understands; mixins add theirs (collected per class).
+    request_options: ClassVar[frozenset[str]] = frozenset({"retries"})
+
+    _retry: Retry
+    _engine: Engine
+    _fast_ok: bool
+    _max_redirects: int
+
+    # -- construction -------------------------------------------------------------------
+
+    @staticmethod
+    def _prepare_init(kwargs: dict[str, Any], cls_name: str) -> dict[str, Any]:
+        """Drop what mixins claimed, reject what nobody did, return httpx's own keywords."""
+        claimed: set[str] = kwargs.pop(CLAIMED, set())
+        known: set[str] = kwargs.pop(KNOWN, set())
+        for name in claimed:
+            kwargs.pop(name, None)
+        reject_unknown(kwargs, _HTTPX_CLIENT_ARGS | _OWN_ARGS | known, where=f"{cls_name}()")
+        return kwargs
+
+    @staticmethod
+    def _engine_from(kwargs: dict[str, Any]) -> Engine | None:
+        """Our aiohttp engine, unless the user asked for something only httpx's transports do."""
+        if kwargs.get("transport") is not None or kwargs.get("http2") or kwargs.get("proxy") is not None:
+            return None
+        return Engine(
+            verify=kwargs.get("verify", True),
+            cert=kwargs.get("cert"),
+            trust_env=kwargs.get("trust_env", True),
+            limits=kwargs.get("limits") or httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        )
+
+    @classmethod
+    def _all_request_options(cls) -> frozenset[str]:
+        names: set[str] = set()
+        for klass in cls.__mro__:
+            names |= klass.__dict__.get("request_options", frozenset())
+        return frozenset(names)
+
+    # -- calls ----------------------------------------------------------------------------
+
+    def _fast_path_usable(self) -> bool:
+        client: Any = self
+        return (
+            self._fast_ok
+            and not client._mounts
+            and client._auth is None
+            and not client._event_hooks["request"]
+            and not client._event_hooks["response"]
+            and not client._cookies.jar
+        )
+
+    def _make_call(
+        self,
+        method: str,
+        url: httpx.URL | str,
+        kwargs: dict[str, Any],
+        options: dict[str, Any],
+    ) -> Call:
+        client: Any = self
+        reject_unknown(options, type(self)._all_request_options(), where=f"{type(self).__name__}.request()")
+        follow = kwargs.get("follow_redirects", USE_CLIENT_DEFAULT)
+        follow_redirects = client.follow_redirects if isinstance(follow, UseClientDefault) else bool(follow)
+        timeout_arg = kwargs.get("timeout", USE_CLIENT_DEFAULT)
+        timeout = client.timeout if isinstance(timeout_arg, UseClientDefault) else httpx.Timeout(timeout_arg)
+        auth = kwargs.get("auth", USE_CLIENT_DEFAULT)
+        extensions = kwargs.get("extensions") or {}
+        simple = (
+            isinstance(auth, UseClientDefault)
+            and kwargs.get("cookies") is None
+            and kwargs.get("files") is None
+            and self._fast_path_usable()
+        )
+        if not simple:
+            request = client.build_request(
+                method,
+                url,
+                **{k: v for k, v in kwargs.items() if k in _REQUEST_ARGS - {"auth", "follow_redirects"}},
+            )
+            return Call(
+                request.method,
+                str(request.url),
+                request.headers,
+                None,
+                timeout,
+                follow_redirects,
+                extensions=dict(request.extensions),
+                options=options,
+                fast=False,
+                auth=auth,
+                _request=request,
+                _url=request.url,
+            )
+        method = method.upper()
+        params = kwargs.get("params")
+        if (
+            isinstance(url, str)
+            and not params
+            and not client._params
+            and not client._base_url.raw_path.strip(b"/")
+            and not client._base_url.host
+            and url.startswith(("http://", "https://"))
+        ):
+            url_str = url
+        else:
+            merged = client._merge_url(url)
+            if params or client._params:
+                merged = merged.copy_merge_params(client._merge_queryparams(params))
+            url_str = str(merged)
+        headers = kwargs.get("headers")
+        merged_headers = client._headers if headers is None else client._merge_headers(headers)
+        content = None
+        if any(kwargs.get(name) is not None for name in ("content", "data", "json")):
+            body_headers, stream = encode_request(
+                kwargs.get("content"), kwargs.get("data"), None, kwargs.get("json")
+            )
+            content = b"".join(stream)  # type: ignore[arg-type]
+            merged_headers = httpx.Headers(merged_headers)
+            merged_headers.update(body_headers)
+        return Call(
+            method, url_str, merged_headers, content, timeout, follow_redirects, False, extensions, options
+        )
+
+    def _call_from_request(
+        self, request: httpx.Request, *, stream: bool, auth: Any, follow_redirects: Any
+    ) -> Call:
+        client: Any = self
+        follow = (
+            client.follow_redirects
+            if isinstance(follow_redirects, UseClientDefault)
+            else bool(follow_redirects)
+        )
+        timeout = request.extensions.get("timeout")
+        return Call(
+            request.method,
+            str(request.url),
+            request.headers,
+            None,
+            httpx.Timeout(**timeout) if timeout else client.timeout,
+            follow,
+            stream,
+            extensions=dict(request.extensions),
+            fast=False,
+            auth=auth,
+            _request=request,
+            _url=request.url,
+        )
+
+    # -- retries and redirects (shared by the sync and async loops) -----------------------
+
+    def _retry_for(self, call: Call) -> Retry:
+        given = call.options.get("retries")
+        return self._retry if given is None else Retry.coerce(given)
+
+    @staticmethod
+    def _retry_after_error(retry: Retry, call: Call, exc: Exception) -> Retry | None:
+        """The policy for another attempt after a transport error, or None to re-raise it."""
+        if call.stream or retry.total <= 0:
+            return None
+        return retry.on_error(call.method, call.url_str, exc)
+
+    @staticmethod
+    def _retry_after_response(retry: Retry, call: Call, response: Response) -> Retry | None:
+        """The policy for another attempt after this response, or None to return it."""
+        status = response.status_code
+        # Cheap test first: most responses are not retryable, and on_response parses headers.
+        if (
+            call.stream
+            or retry.total <= 0
+            or (status not in retry.status_forcelist and status not in _RETRY_AFTER)
+        ):
+            return None
+        return retry.on_response(call.method, call.url_str, response)
+
+    def _redirect(self, call: Call, response: Response, history: list[Response]) -> Call:
+        """The call for the next hop (httpx's own rules: method rewrite, auth stripping, cookies)."""
+        client: Any = self
+        if len(history) >= self._max_redirects:
+            raise httpx.TooManyRedirects("Exceeded maximum allowed redirects.", request=call.build_request())
+        next_request = client._build_redirect_request(call.build_request(), response)
+        nxt = self._call_from_request(next_request, stream=call.stream, auth=call.auth, follow_redirects=True)
+        nxt.options = call.options
+        return nxt
+
+    async def _adispatch(self, call: Call) -> Response:
+        """One logical request: the retry and redirect loop around `_asend_wire`."""
+        retry = self._retry_for(call)
+        history: list[Response] = []
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                response = await self._asend_wire(call)
+                self._absorb_cookies(call, response)
+            except httpx.TransportError as exc:
+                next_retry = self._retry_after_error(retry, call, exc)
+                if next_retry is None:
+                    raise
+                retry = next_retry
+                await self._asleep(retry.sleep_for(None))
+                call.attempt += 1
+                continue
+            if response.is_redirect and call.follow_redirects:
+                response.attempts = attempts
+                history.append(response)
+                call = self._redirect(call, response, history)
+                continue
+            next_retry = self._retry_after_response(retry, call, response)
+            if next_retry is None:
+                return self._finish(call, response, history, attempts)
+            retry = next_retry
+            await response.aclose()
+            await self._asleep(retry.sleep_for(response))
+            call.attempt += 1
+
+    async def _asend_wire(self, call: Call) -> Response:
+        raise NotImplementedError
+
+    def _absorb_cookies(self, call: Call, response: Response) -> None:
+        """Keep Set-Cookie from fast-path responses (httpx's send() does this on its own path)."""
+        if call.fast and any(name.lower() == b"set-cookie" for name, _ in response._raw_headers or ()):
+            self.cookies.extract_cookies(response)  # type: ignore[attr-defined]
+
+    def _finish(self, call: Call, response: Response, history: list[Response], attempts: int) -> Response:
+        client: Any = self
+        response.attempts = attempts
+        if history:
+            response.history = list(history)
+        if response.is_redirect and not call.follow_redirects:
+            response.next_request = client._build_redirect_request(call.build_request(), response)
+        return response
+
+
+def _split_kwargs(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """httpx's request keywords vs. per-request mixin options."""
+    httpx_kwargs = {k: v for k, v in kwargs.items() if k in _REQUEST_ARGS or k == "extensions"}
+    options = {k: v for k, v in kwargs.items() if k not in httpx_kwargs}
+    return httpx_kwargs, options
+
+
+class Session(_SessionCore, httpx.Client):
+    """A synchronous HTTP session: `httpx.Client`'s API, retries, batches and mixin hooks.
+
+    Every keyword httpx.Client takes works here. Extra keywords:
+
+    * `retries` — an int or a `Retry` (default: no retries).
+
+    Mixins (`CacheMixin`, `RatelimitMixin`) are composed as in the original interface:
+    `class Session(CacheMixin, RatelimitMixin, sessions.Session): pass`.
+    """
+
+    #: Overridable in tests to observe waits without sleeping.
+    _sleep: Callable[[float], None] = staticmethod(time.sleep)
+
+    def __init__(self, **kwargs: Any) -> None:
+        retries = kwargs.pop("retries", None)
+        httpx_kwargs = self._prepare_init(kwargs, type(self).__name__)
+        engine = self._engine_from(httpx_kwargs)
+        self._loop_thread = LoopThread()
+        if engine is not None:
+            httpx_kwargs["transport"] = SyncEngineTransport(engine, self._loop_thread)
+        httpx.Client.__init__(self, **httpx_kwargs)
+        self._engine = engine if engine is not None else Engine()
+        self._fast_ok = engine is not None
+        self._retry = Retry.coerce(retries)
+        self._max_redirects = httpx_kwargs.get("max_redirects", 20)
+
+    # -- the public request API ---------------------------------------------------------
+
+    def request(self, method: str, url: httpx.URL | str, **kwargs: Any) -> Response:
+        """Send a request (httpx's keywords plus per-request mixin options such as `expire_after`)."""
+        httpx_kwargs, options = _split_kwargs(kwargs)
+        return self._dispatch(self._make_call(method, url, httpx_kwargs, options))
+
+    def send(
+        self,
+        request: httpx.Request,
+        *,
+        stream: bool = False,
+        auth: Any = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        **options: Any,
+    ) -> Response:
+        """Send a prepared `httpx.Request` through the hooks (so `client.stream(...)` is limited too)."""
+        reject_unknown(options, type(self)._all_request_options(), where=f"{type(self).__name__}.send()")
+        call = self._call_from_request(request, stream=stream, auth=auth, follow_redirects=follow_redirects)
+        call.options = options
+        return self._dispatch(call)
+
+    def get(self, url: httpx.URL | str, **kwargs: Any) -> Response:
+        """GET `url`."""
+        return self.request("GET", url, **kwargs)
+
+    def head(self, url: httpx.URL | str, **kwargs: Any) -> Response:
+        """HEAD `url`."""
+        return self.request("HEAD", url, **kwargs)
+
+    def options(self, url: httpx.URL | str, **kwargs: Any) -> Response:
+        """OPTIONS `url`."""
+        return self.request("OPTIONS", url, **kwargs)
+
+    def post(self, url: httpx.URL | str, **kwargs: Any) -> Response:
+        """POST to `url`."""
+        return self.request("POST", url, **kwargs)
+
+    def put(self, url: httpx.URL | str, **kwargs: Any) -> Response:
+        """PUT to `url`."""
+        return self.request("PUT", url, **kwargs)
+
+    def patch(self, url: httpx.URL | str, **kwargs: Any) -> Response:
+        """PATCH `url`."""
+        return self.request("PATCH", url, **kwargs)
+
+    def delete(self, url: httpx.URL | str, **kwargs: Any) -> Response:
+        """DELETE `url`."""
+        return self.request("DELETE", url, **kwargs)
+
+    # -- hooks --------------------------------------------------------------------------
+
+    def _dispatch(self, call: Call) -> Response:
+        """One logical request: the retry and redirect loop around `_send_wire`."""
+        retry = self._retry_for(call)
+        history: list[Response] = []
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                response = self._send_wire(call)
+                self._absorb_cookies(call, response)
+            except httpx.TransportError as exc:
+                next_retry = self._retry_after_error(retry, call, exc)
+                if next_retry is None:
+                    raise
+                retry = next_retry
+                self._sleep(retry.sleep_for(None))
+                call.attempt += 1
+                continue
+            if response.is_redirect and call.follow_redirects:
+                response.attempts = attempts
+                history.append(response)
+                call = self._redirect(call, response, history)
+                continue
+            next_retry = self._retry_after_response(retry, call, response)
+            if next_retry is None:
+                return self._finish(call, response, history, attempts)
+            retry = next_retry
+            response.close()
+            self._sleep(retry.sleep_for(response))
+            call.attempt += 1
+
+    def _send_wire(self, call: Call) -> Response:
+        """One wire attempt: the fast path through aiohttp, or httpx's send()."""
+        if call.fast and not call.stream:
+            return self._loop_thread.run(self._engine.fetch(call))
+        response = httpx.Client.send(
+            self, call.build_request(), stream=call.stream, auth=call.auth, follow_redirects=False
+        )
+        return Response.adopt(response)
+
+    async def _asend_wire(self, call: Call) -> Response:
+        """One wire attempt inside a batch (on the session's loop thread)."""
+        if call.fast and not call.stream:
+            return await self._engine.fetch(call)
+        # httpx's sync send() hops onto this very loop for its I/O: run it from a worker thread.
+        response = await asyncio.to_thread(
+            httpx.Client.send,
+            self,
+            call.build_request(),
+            stream=call.stream,
+            auth=call.auth,
+            follow_redirects=False,
+        )
+        return Response.adopt(response)
+
+    # -- batches ------------------------------------------------------------------------
+
+    def requests(
+        self, urls: Iterable[Any], method: str | Iterable[str] = "GET", **options: Any
+    ) -> list[Result]:
+        """Send many requests concurrently on this session; results in input order.
+
+        See `sessions._batch.Batch` for the options (callbacks, concurrency, progress,
+        return_callbacks, raise_errors) and the per-request keywords.
+        """
+        from ._batch import Batch
+
+        batch = Batch.create(self, urls, method, options)
+        return self._loop_thread.run(batch.collect())
+
+    def iter_requests(
+        self, urls: Iterable[Any], method: str | Iterable[str] = "GET", **options: Any
+    ) -> Iterator[tuple[int, Result]]:
+        """Like `requests()`, but yield `(index, result)` as each completes (memory bounded)."""
+        from ._batch import Batch
+
+        batch = Batch.create(self, urls, method, options)
+        return batch.iterate_sync(self._loop_thread)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the session, its connection pool and whatever the mixins opened."""
+        httpx.Client.close(self)
+        self._loop_thread.stop(self._engine.aclose())
+
+    def __enter__(self) -> Session:
+        httpx.Client.__enter__(self)
+        return self
+
+
+class AsyncSession(_SessionCore, httpx.AsyncClient):
+    """An asynchronous HTTP session: `httpx.AsyncClient`'s API, retries, batches and mixin hooks."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        retries = kwargs.pop("retries", None)
+        httpx_kwargs = self._prepare_init(kwargs, type(self).__name__)
+        engine = self._engine_from(httpx_kwargs)
+        if engine is not None:
+            httpx_kwargs["transport"] = AsyncEngineTransport(engine)
+        httpx.AsyncClient.__init__(self, **httpx_kwargs)
+        self._engine = engine if engine is not None else Engine()
+        self._fast_ok = engine is not None
+        self._retry = Retry.coerce(retries)
+        self._max_redirects = httpx_kwargs.get("max_redirects", 20)
+
+    async def request(self, method: str, url: httpx.URL | str, **kwargs: Any) -> Response:
+        """Send a request (httpx's keywords plus per-request mixin options such as `expire_after`)."""
+        httpx_kwargs, options = _split_kwargs(kwargs)
+        return await self._adispatch(self._make_call(method, url, httpx_kwargs, options))
+
+    async def send(
+        self,
+        request: httpx.Request,
+        *,
+        stream: bool = False,
+        auth: Any = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        **options: Any,
+    ) -> Response:
+        """Send a prepared `httpx.Request` through the hooks."""
+        reject_unknown(options, type(self)._all_request_options(), where=f"{type(self).__name__}.send()")
+        call = self._call_from_request(request, stream=stream, auth=auth, follow_redirects=follow_redirects)
+        call.options = options
+        return await self._adispatch(call)
+
+    async def get(self, url: httpx.URL | str, **kwargs: Any) -> Response:
+        """GET `url`."""
+        return await self.request("GET", url, **kwargs)
+
+    async def head(self, url: httpx.URL | str, **kwargs: Any) -> Response:
+        """HEAD `url`."""
+        return await self.request("HEAD", url, **kwargs)
+
+    async def options(self, url: httpx.URL | str, **kwargs: Any) -> Response:
+        """OPTIONS `url`."""
+        return await self.request("OPTIONS", url, **kwargs)
+
+    async def post(self, url: httpx.URL | str, **kwargs: Any) -> Response:
+        """POST to `url`."""
+        return await self.request("POST", url, **kwargs)
+
+    async def put(self, url: httpx.URL | str, **kwargs: Any) -> Response:
+        """PUT to `url`."""
+        return await self.request("PUT", url, **kwargs)
+
+    async def patch(self, url: httpx.URL | str, **kwargs: Any) -> Response:
+        """PATCH `url`."""
+        return await self.request("PATCH", url, **kwargs)
+
+    async def delete(self, url: httpx.URL | str, **kwargs: Any) -> Response:
+        """DELETE `url`."""
+        return await self.request("DELETE", url, **kwargs)
+
+    async def _asend_wire(self, call: Call) -> Response:
+        """One wire attempt: the fast path through aiohttp, or httpx's send()."""
+        if call.fast and not call.stream:
+            return await self._engine.fetch(call)
+        response = await httpx.AsyncClient.send(
+            self, call.build_request(), stream=call.stream, auth=call.auth, follow_redirects=False
+        )
+        return Response.adopt(response)
+
+    async def requests(
+        self, urls: Iterable[Any], method: str | Iterable[str] = "GET", **options: Any
+    ) -> list[Result]:
+        """Send many requests concurrently on this session; results in input order."""
+        from ._batch import Batch
+
+        return await Batch.create(self, urls, method, options).collect()
+
+    def iter_requests(
+        self, urls: Iterable[Any], method: str | Iterable[str] = "GET", **options: Any
+    ) -> AsyncIterator[tuple[int, Result]]:
+        """Yield `(index, result)` as each completes (memory bounded by concurrency)."""
+        from ._batch import Batch
+
+        return Batch.create(self, urls, method, options).iterate()
+
+    async def aclose(self) -> None:
+        """Close the session, its connection pool and whatever the mixins opened."""
+        await httpx.AsyncClient.aclose(self)
+        await self._engine.aclose()
+
+    async def __aenter__(self) -> AsyncSession:
+        await httpx.AsyncClient.__aenter__(self)
+        return self
+
+
+def _is_mapping(value: Any) -> bool:
+    return isinstance(value, Mapping)
