@@ -1,0 +1,287 @@
+"""Test conveniences: `Urls` builds httpbin URLs, `timer` times a function.
+
+`Urls` follows the original pysessions helper: a base URL (by default the docker httpbin
+on ``http://localhost:8080``; point it at `sessions.httpbin.LocalHttpbin().url`), one
+attribute per endpoint and lazy generators of many URLs for load tests::
+
+    urls = Urls(hb.url)
+    session.get(urls.GET)
+    session.requests(urls.RANDOM_URLS(1000, min=0, max=50))   # nothing is materialised
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import random
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, ParamSpec, TypeVar, cast, overload
+from urllib.parse import quote, urlencode
+
+__all__ = ["STATUS_CODES", "Urls", "timer"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: The status codes `STATUS_CODE_URLS` draws from (the common, body-carrying ones).
+STATUS_CODES: tuple[int, ...] = (200, 201, 202, 204, 301, 302, 304, 400, 401, 403, 404, 418, 429, 500, 503)
+
+
+class Urls:
+    """httpbin URLs for tests and benchmarks.
+
+    Args:
+        base_url: e.g. ``"http://127.0.0.1:43817"``; when omitted, ``http(s)://localhost:{port}``.
+        port: the port for the default base URL (8080, the usual docker httpbin mapping).
+        secure: use https for the default base URL.
+        rng: the random source of the random generators (seed it for repeatable URLs).
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        port: int | None = None,
+        secure: bool = False,
+        rng: random.Random | None = None,
+    ) -> None:
+        scheme = "https" if secure else "http"
+        self.port = port if port is not None else 8080
+        self.BASE_URL = (base_url or f"{scheme}://localhost:{self.port}").rstrip("/")
+        self.rng = rng or random.Random()
+        base = self.BASE_URL
+        self.GET = f"{base}/get"
+        self.POST = f"{base}/post"
+        self.PUT = f"{base}/put"
+        self.PATCH = f"{base}/patch"
+        self.DELETE = f"{base}/delete"
+        self.ANYTHING = f"{base}/anything"
+        self.UUID = f"{base}/uuid"
+        self.IP = f"{base}/ip"
+        self.HEADERS = f"{base}/headers"
+        self.USER_AGENT = f"{base}/user-agent"
+        self.CACHE = f"{base}/cache"
+        self.COOKIES = f"{base}/cookies"
+        self.BEARER = f"{base}/bearer"
+        self.GZIP = f"{base}/gzip"
+        self.JSON = f"{base}/json"
+        self.HTML = f"{base}/html"
+        self.ROBOTS_TXT = f"{base}/robots.txt"
+        self.RESPONSE_HEADERS = f"{base}/response-headers"
+        # The original pysessions names, kept so its test scripts run unchanged.
+        self.GET_URL, self.POST_URL, self.PUT_URL = self.GET, self.POST, self.PUT
+        self.PATCH_URL, self.DELETE_URL = self.PATCH, self.DELETE
+        self.UUID_URL, self.IP_URL = self.UUID, self.IP
+
+    def __repr__(self) -> str:
+        return f"Urls({self.BASE_URL!r})"
+
+    def _url(self, path: str, query: dict[str, Any] | None = None) -> str:
+        params = {k: v for k, v in (query or {}).items() if v is not None}
+        return f"{self.BASE_URL}{path}" + (f"?{urlencode(params, doseq=True)}" if params else "")
+
+    # ------------------------------------------------------------ parametrised endpoints
+
+    def STATUS(self, *codes: int) -> str:
+        """``/status/200`` or, for several codes, ``/status/200,404`` (httpbin picks one at random)."""
+        if not codes:
+            raise ValueError("STATUS() needs at least one status code")
+        return f"{self.BASE_URL}/status/{','.join(str(c) for c in codes)}"
+
+    def DELAY(self, seconds: float) -> str:
+        """``/delay/{seconds}`` (the server caps it at 10 s)."""
+        return f"{self.BASE_URL}/delay/{seconds:g}"
+
+    def BYTES(self, n: int, *, seed: int | None = None) -> str:
+        """``/bytes/{n}``: n random bytes, repeatable with `seed`."""
+        return self._url(f"/bytes/{n}", {"seed": seed})
+
+    def STREAM_BYTES(self, n: int, *, seed: int | None = None, chunk_size: int | None = None) -> str:
+        """``/stream-bytes/{n}``: n random bytes sent chunked."""
+        return self._url(f"/stream-bytes/{n}", {"seed": seed, "chunk_size": chunk_size})
+
+    def CACHE_FOR(self, seconds: int) -> str:
+        """``/cache/{seconds}``: answered with ``Cache-Control: public, max-age=seconds``."""
+        return f"{self.BASE_URL}/cache/{seconds}"
+
+    def ETAG(self, etag: str) -> str:
+        """``/etag/{etag}``: honours If-None-Match (304) and If-Match (412)."""
+        return f"{self.BASE_URL}/etag/{quote(etag, safe='')}"
+
+    def ANYTHING_AT(self, path: str) -> str:
+        """``/anything/{path}``: echoes any method at any sub-path."""
+        return f"{self.ANYTHING}/{path.lstrip('/')}"
+
+    def REDIRECT(self, n: int, *, absolute: bool = False) -> str:
+        """``/redirect/{n}``: n 302 hops ending at /get."""
+        return self._url(f"/redirect/{n}", {"absolute": "true" if absolute else None})
+
+    def REDIRECT_TO(self, url: str, status_code: int | None = None) -> str:
+        """``/redirect-to?url=…``: one redirect to `url`."""
+        return self._url("/redirect-to", {"url": url, "status_code": status_code})
+
+    def BASIC_AUTH(self, user: str, passwd: str) -> str:
+        """``/basic-auth/{user}/{passwd}``: 200 only with those Basic credentials."""
+        return f"{self.BASE_URL}/basic-auth/{quote(user, safe='')}/{quote(passwd, safe='')}"
+
+    def COOKIES_SET(self, **cookies: str) -> str:
+        """``/cookies/set?k=v``: sets the cookies and redirects to /cookies."""
+        return self._url("/cookies/set", cookies)
+
+    def HEADERS_FOR(self, **headers: str) -> str:
+        """``/response-headers?k=v``: the server answers with these headers."""
+        return self._url("/response-headers", headers)
+
+    def RETRY_AFTER(
+        self,
+        n: int,
+        *,
+        key: str | None = None,
+        seconds: float | None = None,
+        date: float | str | None = None,
+        status: int | None = None,
+    ) -> str:
+        """``/retry-after/{n}`` (LocalHttpbin only): 429 + Retry-After the first n times per `key`.
+
+        `seconds` sends the delta form, `date` the HTTP-date form (a number means "that many
+        seconds from now").
+        """
+        return self._url(
+            f"/retry-after/{n}", {"key": key, "seconds": seconds, "date": date, "status": status}
+        )
+
+    # ------------------------------------------------------------ lazy generators
+
+    def random(self) -> str:
+        """One of the plain endpoints, chosen at random."""
+        return self.rng.choice((self.GET, self.POST, self.PUT, self.PATCH, self.DELETE, self.UUID, self.IP))
+
+    def RANDOM_URLS(
+        self, n: int = 1000, min: int = 0, max: int = 5, weights: Sequence[float] | None = None
+    ) -> Iterator[str]:
+        """`n` URLs ``/get?id=k`` with k drawn from [min, max] (inclusive), lazily.
+
+        The small default range repeats URLs on purpose: cache and per-endpoint limit tests
+        need hits. `weights` (one per id) skews the draw.
+        """
+        if min > max:
+            raise ValueError(f"min ({min}) must not exceed max ({max})")
+        ids = range(min, max + 1)
+        if weights is not None and len(weights) != len(ids):
+            raise ValueError(f"weights has {len(weights)} entries; expected {len(ids)} (one per id)")
+        return self._random_ids(n, ids, weights)
+
+    def _random_ids(self, n: int, ids: range, weights: Sequence[float] | None) -> Iterator[str]:
+        for _ in range(n):
+            ident = self.rng.choices(ids, weights)[0] if weights else self.rng.choice(ids)
+            yield f"{self.GET}?id={ident}"
+
+    def _repeat(self, url: str, n: int) -> Iterator[str]:
+        for _ in range(n):
+            yield url
+
+    def GET_URLS(self, n: int = 1000, suffix: str = "") -> Iterator[str]:
+        """`n` times ``/get`` (+ `suffix`), lazily."""
+        return self._repeat(self.GET + suffix, n)
+
+    def POST_URLS(self, n: int = 1000) -> Iterator[str]:
+        """`n` times ``/post``, lazily."""
+        return self._repeat(self.POST, n)
+
+    def PUT_URLS(self, n: int = 1000) -> Iterator[str]:
+        """`n` times ``/put``, lazily."""
+        return self._repeat(self.PUT, n)
+
+    def PATCH_URLS(self, n: int = 1000) -> Iterator[str]:
+        """`n` times ``/patch``, lazily."""
+        return self._repeat(self.PATCH, n)
+
+    def DELETE_URLS(self, n: int = 1000) -> Iterator[str]:
+        """`n` times ``/delete``, lazily."""
+        return self._repeat(self.DELETE, n)
+
+    def UUID_URLS(self, n: int = 1000) -> Iterator[str]:
+        """`n` times ``/uuid``, lazily."""
+        return self._repeat(self.UUID, n)
+
+    def IP_URLS(self, n: int = 1000) -> Iterator[str]:
+        """`n` times ``/ip``, lazily."""
+        return self._repeat(self.IP, n)
+
+    def BYTES_URLS(self, n: int = 1000, numbytes: int = 100) -> Iterator[str]:
+        """`n` ``/bytes/{k}`` URLs with k random in [0, numbytes), lazily."""
+        for _ in range(n):
+            yield self.BYTES(self.rng.randrange(numbytes))
+
+    def STATUS_CODE_URLS(self, n: int = 1000, codes: Sequence[int] = STATUS_CODES) -> Iterator[str]:
+        """`n` ``/status/{code}`` URLs with codes drawn from `codes`, lazily."""
+        for _ in range(n):
+            yield self.STATUS(self.rng.choice(codes))
+
+    def DELAY_URLS(self, n: int = 1000, max_delay: float = 1.0) -> Iterator[str]:
+        """`n` ``/delay/{s}`` URLs with s uniform in [0, max_delay] (rounded to ms), lazily."""
+        for _ in range(n):
+            yield self.DELAY(round(self.rng.uniform(0, max_delay), 3))
+
+
+# ---------------------------------------------------------------- timer
+
+Report = Callable[[str, float], None]
+
+
+def _print_report(name: str, seconds: float) -> None:
+    print(f"{name} took {seconds:.3f}s", file=sys.stderr)
+
+
+def _wrap(func: Callable[P, Any], report: Report, clock: Callable[[], float]) -> Callable[P, Any]:
+    name = getattr(func, "__qualname__", repr(func))
+    if inspect.iscoroutinefunction(func):
+
+        @functools.wraps(func)
+        async def atimed(*args: P.args, **kwargs: P.kwargs) -> Any:
+            start = clock()
+            try:
+                return await func(*args, **kwargs)
+            finally:
+                report(name, clock() - start)
+
+        return atimed
+
+    @functools.wraps(func)
+    def timed(*args: P.args, **kwargs: P.kwargs) -> Any:
+        start = clock()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            report(name, clock() - start)
+
+    return timed
+
+
+@overload
+def timer(func: Callable[P, R], /) -> Callable[P, R]: ...
+@overload
+def timer(
+    *, report: Report = ..., clock: Callable[[], float] = ...
+) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+def timer(
+    func: Callable[P, R] | None = None,
+    /,
+    *,
+    report: Report = _print_report,
+    clock: Callable[[], float] = time.perf_counter,
+) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
+    """Time each call of a sync or async function; the result passes through unchanged.
+
+    ``@timer`` prints ``"<name> took 0.123s"`` to stderr; ``@timer(report=fn)`` calls
+    ``fn(name, seconds)`` instead (collect timings in tests), and `clock` replaces
+    `time.perf_counter`. For a coroutine function the time covers the awaited call,
+    not just the creation of the coroutine. A call that raises is timed too.
+    """
+
+    def decorate(f: Callable[P, R]) -> Callable[P, R]:
+        return cast(Callable[P, R], _wrap(f, report, clock))
+
+    return decorate(func) if func is not None else decorate
