@@ -37,7 +37,7 @@ gcra           T = period/limit, tolerance burst*T: at most ``burst + ceil(W/T) 
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
+from collections import deque
 from dataclasses import MISSING, dataclass, field
 from typing import Any, ClassVar, Final, Literal, NamedTuple
 
@@ -102,13 +102,12 @@ Outcome = tuple[State | None, int, Decision]
 """What ``Spec.decide`` returns: ``(new_state or None if nothing was committed, ttl_ticks, decision)``."""
 
 
-def _decision(allowed: bool, remaining: int, retry: int, reset: int, delay: int, unit: int) -> Decision:
+def _refusal(wait: float, remaining: int, reset: float, unit: int, peek: bool) -> Decision:
+    """An uncommitted decision. A peek whose slot is now reports ``allowed`` (a try would succeed)."""
     reset_s = reset / unit if reset > 0 else 0.0
-    return _new(Decision, (allowed, remaining, retry / unit, reset_s, delay / unit))
-
-
-def _impossible(remaining: int, reset: int, unit: int) -> Decision:
-    return _new(Decision, (False, remaining, _INF, reset / unit if reset > 0 else 0.0, 0.0))
+    if peek and wait == 0:
+        return _new(Decision, (True, remaining, 0.0, reset_s, 0.0))
+    return _new(Decision, (False, remaining, wait / unit, reset_s, 0.0))
 
 
 def max_wait_ticks(mode: str, max_wait: float | None, unit: int) -> int:
@@ -183,6 +182,9 @@ class _SlidingSpec(Spec):
     ``slot >= max(now, paused_until, tk)`` (FIFO: never ahead of a reservation) such that at most L - c
     entries lie in ``(slot - W, slot]``, i.e. ``slot >= t[k-L+c] + W`` (1-based). Entries ``<= now - W`` are
     dropped and only the last L kept: older ones can never constrain a future slot.
+
+    The arithmetic lives in ``decide_log``, which works in place on a deque (the memory storage keeps one per
+    key, so a decision costs O(1) instead of copying an O(limit) tuple); ``decide`` wraps it for tuples.
     """
 
     __slots__ = ("limit", "window")
@@ -194,57 +196,64 @@ class _SlidingSpec(Spec):
         self.window = window
 
     def decide(self, state: State | None, now: int, cost: float, max_wait: int) -> Outcome:
-        c = _check_window_cost(cost, self.algorithm)
-        limit, window, unit = self.limit, self.window, self.unit
-        log: State
-        if state is None:
-            paused, log = 0, ()
-        else:
-            paused = int(state[0])
-            log = state[1:]
-            if log and log[0] <= now - window:
-                log = log[bisect_right(log, now - window) :]
-        k = len(log)
+        paused: int | float = 0
+        log: deque[int | float] = deque()
+        if state is not None:
+            paused, log = state[0], deque(state[1:])
+        committed, ttl, decision = self.decide_log(paused, log, now, cost, max_wait)
+        return ((paused, *log) if committed else None), ttl, decision
+
+    def decide_log(
+        self, paused: int | float, log: deque[int | float], now: int, cost: float, max_wait: int
+    ) -> tuple[bool, int, Decision]:
+        """``decide`` on a mutable log: prunes expired entries and, if committing, appends the slot."""
+        c = cost if isinstance(cost, int) else _check_window_cost(cost, self.algorithm)
+        limit, window = self.limit, self.window
+        edge = now - window
+        while log and log[0] <= edge:  # expired for every slot >= now: safe to drop even on a denial
+            log.popleft()
         if c > limit:
-            remaining, reset = self._remaining(paused, log, now), self._reset(paused, log, now)
-            return None, 0, _impossible(remaining, reset, unit)
+            return False, 0, self._refuse(paused, log, now, _INF)
         slot = now if now > paused else paused
+        k = len(log)
         if k:
             if log[-1] > slot:
-                slot = int(log[-1])
+                slot = log[-1]
             j = k - limit + c
             if j > 0 and log[j - 1] + window > slot:
-                slot = int(log[j - 1]) + window
+                slot = log[j - 1] + window
         wait = slot - now
         if wait > max_wait:
-            allowed = max_wait < 0 and wait == 0  # peek: would a try succeed now?
-            retry = 0 if allowed else wait
-            return (
-                None,
-                0,
-                _decision(
-                    allowed, self._remaining(paused, log, now), retry, self._reset(paused, log, now), 0, unit
-                ),
-            )
-        new_log = (log + (slot,) * c)[-limit:]
-        new_state = (paused, *new_log)
-        reset = self._reset(paused, new_log, now)
-        return new_state, reset, _decision(True, self._remaining(paused, new_log, now), 0, reset, wait, unit)
+            return False, 0, self._refuse(paused, log, now, wait, peek=max_wait < 0)
+        if c == 1:
+            log.append(slot)
+        else:
+            log.extend((slot,) * c)
+        while len(log) > limit:
+            log.popleft()
+        reset = self._reset(paused, log, now)
+        remaining = 0 if slot > now or paused > now else limit - len(log)
+        return True, int(reset), _new(Decision, (True, remaining, 0.0, reset / self.unit, wait / self.unit))
 
-    def _remaining(self, paused: int, log: State, now: int) -> int:
-        if paused > now or (log and log[-1] > now):
-            return 0  # paused, or a reservation is pending: a try would queue behind it
-        return self.limit - sum(1 for t in log if t > now - self.window)
+    def _refuse(
+        self, paused: float, log: deque[int | float], now: int, wait: float, *, peek: bool = False
+    ) -> Decision:
+        """The decision for an uncommitted request (denied, impossible, or a peek)."""
+        # Paused, or a reservation is pending (a try would queue behind it): nothing left now. Otherwise every
+        # entry left after pruning lies inside the window.
+        pending = (log and log[-1] > now) or paused > now
+        remaining = 0 if pending else self.limit - len(log)
+        return _refusal(wait, remaining, self._reset(paused, log, now), self.unit, peek)
 
-    def _reset(self, paused: int, log: State, now: int) -> int:
-        end = int(log[-1]) + self.window if log else 0
-        return max(end, paused) - now
+    def _reset(self, paused: float, log: deque[int | float] | State, now: int) -> float:
+        end = log[-1] + self.window if log else 0
+        return (end if end > paused else paused) - now
 
     def empty(self, paused_until: int) -> State:
         return (paused_until,)
 
     def ttl(self, state: State, now: int) -> int:
-        return self._reset(int(state[0]), state[1:], now)
+        return int(self._reset(state[0], state[1:], now))
 
 
 class _FixedSpec(Spec):
@@ -263,66 +272,50 @@ class _FixedSpec(Spec):
         self.window = window
 
     def decide(self, state: State | None, now: int, cost: float, max_wait: int) -> Outcome:
-        c = _check_window_cost(cost, self.algorithm)
+        c = cost if isinstance(cost, int) else _check_window_cost(cost, self.algorithm)
         limit, window = self.limit, self.window
-        paused, start, count = (0, 0, 0) if state is None else (int(state[0]), int(state[1]), int(state[2]))
+        paused, start, count = (0, 0, 0) if state is None else state
         if c > limit:
-            return (
-                None,
-                0,
-                _impossible(
-                    self._remaining(paused, start, count, now),
-                    self._reset(paused, start, count, now),
-                    self.unit,
-                ),
-            )
+            return None, 0, self._refuse(paused, start, count, now, _INF)
         first = now if now > paused else paused
         current = first - first % window
         if count and start >= current:  # the stored window is the current one or a reserved future one
             if count + c <= limit:
-                slot, new_start, new_count = max(first, start), start, count + c
+                slot, new_start, new_count = (first if first > start else start), start, count + c
             else:
-                slot, new_start, new_count = start + window, start + window, c
+                slot = new_start = start + window
+                new_count = c
         else:
             slot, new_start, new_count = first, current, c
-        return self._finish(paused, (start, count), (new_start, new_count), slot, now, max_wait)
-
-    def _finish(
-        self, paused: int, old: tuple[int, int], new: tuple[int, int], slot: int, now: int, max_wait: int
-    ) -> tuple[State | None, int, Decision]:
         wait = slot - now
         if wait > max_wait:
-            allowed = max_wait < 0 and wait == 0
-            d = _decision(
-                allowed,
-                self._remaining(paused, *old, now),
-                0 if allowed else wait,
-                self._reset(paused, *old, now),
-                0,
-                self.unit,
-            )
-            return None, 0, d
-        reset = self._reset(paused, *new, now)
-        d = _decision(True, self._remaining(paused, *new, now), 0, reset, wait, self.unit)
-        return (paused, *new), reset, d
+            return None, 0, self._refuse(paused, start, count, now, wait, peek=max_wait < 0)
+        end = new_start + window
+        reset = (end if end > paused else paused) - now
+        remaining = 0 if paused > now or new_start > now else limit - new_count
+        decision = _new(Decision, (True, remaining, 0.0, reset / self.unit, wait / self.unit))
+        return (paused, new_start, new_count), int(reset), decision
 
-    def _remaining(self, paused: int, start: int, count: int, now: int) -> int:
-        if paused > now:
-            return 0
+    def _refuse(
+        self, paused: float, start: float, count: float, now: int, wait: float, *, peek: bool = False
+    ) -> Decision:
+        """The decision for an uncommitted request (denied, impossible, or a peek)."""
         current = now - now % self.window
-        if start > current and count:
-            return 0  # a future window is already being filled: a try now would queue behind it
-        return self.limit - count if start == current else self.limit
+        if paused > now or (count and start > current):
+            remaining = 0  # paused, or a future window is being filled: a try would queue behind it
+        else:
+            remaining = int(self.limit - count) if start == current else self.limit
+        return _refusal(wait, remaining, self._reset(paused, start, count, now), self.unit, peek)
 
-    def _reset(self, paused: int, start: int, count: int, now: int) -> int:
+    def _reset(self, paused: float, start: float, count: float, now: int) -> float:
         end = start + self.window if count else 0
-        return max(end, paused) - now
+        return (end if end > paused else paused) - now
 
     def empty(self, paused_until: int) -> State:
         return (paused_until, 0, 0)
 
     def ttl(self, state: State, now: int) -> int:
-        return self._reset(int(state[0]), int(state[1]), int(state[2]), now)
+        return int(self._reset(state[0], state[1], state[2], now))
 
 
 class _BucketSpec(Spec):
@@ -343,21 +336,12 @@ class _BucketSpec(Spec):
 
     def decide(self, state: State | None, now: int, cost: float, max_wait: int) -> Outcome:
         capacity, rate = self.capacity, self.rate
-        if state is None:
-            paused, level, last = 0, 0.0, 0
-        else:
-            paused, level, last = int(state[0]), float(state[1]), int(state[2])
+        paused, level, last = (0, 0.0, 0) if state is None else state
         if cost > capacity:
-            return (
-                None,
-                0,
-                _impossible(
-                    self._remaining(paused, level, last, now),
-                    self._reset(paused, level, last, now),
-                    self.unit,
-                ),
-            )
-        slot = max(now, paused, last)
+            return None, 0, self._refuse(paused, level, last, now, _INF)
+        slot = now if now > paused else paused
+        if last > slot:
+            slot = last
         lvl = level - (slot - last) * rate
         if lvl < 0.0:
             lvl = 0.0
@@ -365,39 +349,40 @@ class _BucketSpec(Spec):
         if excess > 0.0:
             step = math.ceil(excess / rate)
             slot += step
-            lvl = max(0.0, lvl - step * rate)
+            lvl -= step * rate
+            if lvl < 0.0:
+                lvl = 0.0
         wait = slot - now
         if wait > max_wait:
-            allowed = max_wait < 0 and wait == 0
-            d = _decision(
-                allowed,
-                self._remaining(paused, level, last, now),
-                0 if allowed else wait,
-                self._reset(paused, level, last, now),
-                0,
-                self.unit,
-            )
-            return None, 0, d
-        new_level = lvl + cost
-        reset = self._reset(paused, new_level, slot, now)
-        d = _decision(True, self._remaining(paused, new_level, slot, now), 0, reset, wait, self.unit)
-        return (paused, new_level, slot), reset, d
+            return None, 0, self._refuse(paused, level, last, now, wait, peek=max_wait < 0)
+        lvl += cost
+        end = slot + math.ceil(lvl / rate)
+        reset = (end if end > paused else paused) - now
+        # 1e-9 absorbs float dust such as 2.9999999999999996 tokens
+        remaining = 0 if paused > now or slot > now else math.floor(capacity - lvl + 1e-9)
+        decision = _new(Decision, (True, remaining, 0.0, reset / self.unit, wait / self.unit))
+        return (paused, lvl, slot), int(reset), decision
 
-    def _remaining(self, paused: int, level: float, last: int, now: int) -> int:
+    def _refuse(
+        self, paused: float, level: float, last: float, now: int, wait: float, *, peek: bool = False
+    ) -> Decision:
+        """The decision for an uncommitted request (denied, impossible, or a peek)."""
         if paused > now or last > now:
-            return 0
-        free = self.capacity - max(0.0, level - (now - last) * self.rate)
-        return max(0, math.floor(free + 1e-9))  # 1e-9 absorbs float dust such as 2.9999999999999996
+            remaining = 0
+        else:
+            free = self.capacity - max(0.0, level - (now - last) * self.rate)
+            remaining = max(0, math.floor(free + 1e-9))
+        return _refusal(wait, remaining, self._reset(paused, level, last, now), self.unit, peek)
 
-    def _reset(self, paused: int, level: float, last: int, now: int) -> int:
+    def _reset(self, paused: float, level: float, last: float, now: int) -> float:
         end = last + math.ceil(level / self.rate) if level > 0.0 else 0
-        return max(end, paused) - now
+        return (end if end > paused else paused) - now
 
     def empty(self, paused_until: int) -> State:
         return (paused_until, 0.0, 0)
 
     def ttl(self, state: State, now: int) -> int:
-        return self._reset(int(state[0]), float(state[1]), int(state[2]), now)
+        return int(self._reset(state[0], state[1], state[2], now))
 
 
 class _TokenSpec(_BucketSpec):
@@ -427,38 +412,39 @@ class _GcraSpec(Spec):
         self.tolerance = burst * interval
 
     def decide(self, state: State | None, now: int, cost: float, max_wait: int) -> Outcome:
-        paused, tat = (0, 0) if state is None else (int(state[0]), int(state[1]))
+        paused, tat = (0, 0) if state is None else state
         if cost > self.capacity:
-            return None, 0, _impossible(self._remaining(paused, tat, now), max(tat, paused) - now, self.unit)
+            return None, 0, self._refuse(paused, tat, now, _INF)
         inc = cost * self.interval if type(cost) is int else math.ceil(cost * self.interval)
-        slot = max(now, paused, tat + inc - self.tolerance)
+        slot = tat + inc - self.tolerance
+        if slot < now:
+            slot = now
+        if slot < paused:
+            slot = paused
         wait = slot - now
         if wait > max_wait:
-            allowed = max_wait < 0 and wait == 0
-            d = _decision(
-                allowed,
-                self._remaining(paused, tat, now),
-                0 if allowed else wait,
-                max(tat, paused) - now,
-                0,
-                self.unit,
-            )
-            return None, 0, d
-        new_tat = max(tat, slot) + inc
-        reset = max(new_tat, paused) - now
-        d = _decision(True, self._remaining(paused, new_tat, now), 0, reset, wait, self.unit)
-        return (paused, new_tat), reset, d
-
-    def _remaining(self, paused: int, tat: int, now: int) -> int:
+            return None, 0, self._refuse(paused, tat, now, wait, peek=max_wait < 0)
+        tat = (tat if tat > slot else slot) + inc
+        reset = (tat if tat > paused else paused) - now
         if paused > now:
-            return 0
-        return max(0, (self.tolerance - max(0, tat - now)) // self.interval)
+            remaining = 0
+        else:
+            remaining = int((self.tolerance - (tat - now)) // self.interval)
+            if remaining < 0:
+                remaining = 0
+        decision = _new(Decision, (True, remaining, 0.0, reset / self.unit, wait / self.unit))
+        return (paused, tat), int(reset), decision
+
+    def _refuse(self, paused: float, tat: float, now: int, wait: float, *, peek: bool = False) -> Decision:
+        """The decision for an uncommitted request (denied, impossible, or a peek)."""
+        remaining = 0 if paused > now else max(0, int((self.tolerance - max(0, tat - now)) // self.interval))
+        return _refusal(wait, remaining, max(tat, paused) - now, self.unit, peek)
 
     def empty(self, paused_until: int) -> State:
         return (paused_until, 0)
 
     def ttl(self, state: State, now: int) -> int:
-        return max(int(state[1]), int(state[0])) - now
+        return int(max(state[1], state[0]) - now)
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -1,0 +1,177 @@
+"""In-process rate-limit storage: one dict, one lock, a monotonic integer-nanosecond clock.
+
+Why it is shaped like this:
+
+* One ``threading.Lock`` around a few dict operations: a decision takes about a microsecond, so a finer lock
+  would cost more than the contention it saves. The async twins call the same code — holding the lock never
+  awaits, so the event loop is blocked only for that microsecond.
+* The sliding-window log is kept as a mutable deque per key and decided in place (``decide_log``): copying
+  an O(limit) tuple per decision would make large limits slow. Every other state is a small tuple.
+* State is never evicted while live: an entry is dropped only once its TTL says it is indistinguishable from
+  empty (peers' size-capped LRUs silently reset limits). Expired entries are ignored when read and swept in
+  bulk once the number of writes since the last sweep exceeds the number of keys — amortised O(1), no timer
+  thread.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from ._algorithms import (
+    MODES,
+    NS,
+    AlgorithmParams,
+    Decision,
+    Mode,
+    SlidingWindow,
+    State,
+    _SlidingSpec,
+    max_wait_ticks,
+)
+
+__all__ = ["MemoryStorage"]
+
+_MIN_SWEEP = 1024  # writes between sweeps when there are few keys
+
+
+class MemoryStorage:
+    """Rate-limit state in this process's memory (thread- and asyncio-safe).
+
+    Args:
+        clock: integer-nanosecond monotonic clock, injectable for tests (default ``time.monotonic_ns``).
+        cache_timeout: accepted for option compatibility; state lives exactly as long as it matters.
+    """
+
+    name = "memory"
+
+    def __init__(self, *, clock: Callable[[], int] | None = None, cache_timeout: Any = None) -> None:
+        self._clock = clock or time.monotonic_ns
+        self._data: dict[str, tuple[int, State]] = {}  # key → (expires_at_ns, state)
+        self._logs: dict[str, _Log] = {}  # sliding-window keys → mutable log
+        self._lock = threading.Lock()
+        self._writes = 0
+
+    def apply(
+        self,
+        key: str,
+        params: AlgorithmParams,
+        cost: float = 1,
+        mode: Mode = "try",
+        max_wait: float | None = None,
+    ) -> Decision:
+        """Decide (and commit, per ``mode``) one request atomically; see ``Storage.apply``."""
+        spec = params._specs.get(NS) or params.spec(NS)
+        wait = MODES[mode] if max_wait is None else max_wait_ticks(mode, max_wait, NS)
+        if type(spec) is _SlidingSpec:
+            return self._apply_log(key, spec, cost, wait)
+        data = self._data
+        with self._lock:
+            now = self._clock()
+            entry = data.get(key)
+            state = entry[1] if entry is not None and entry[0] > now else None
+            new, ttl, decision = spec.decide(state, now, cost, wait)
+            if new is not None:
+                data[key] = (now + ttl, new)
+                self._writes += 1
+                if self._writes > len(data) + _MIN_SWEEP:
+                    self._sweep(now)
+        return decision
+
+    def _apply_log(self, key: str, spec: _SlidingSpec, cost: float, wait: int) -> Decision:
+        """Sliding window: decide on the key's deque in place (pruning is safe even on a denial)."""
+        logs = self._logs
+        with self._lock:
+            now = self._clock()
+            log = logs.get(key)
+            if log is None:
+                log = logs[key] = _Log()
+            committed, ttl, decision = spec.decide_log(log.paused, log.entries, now, cost, wait)
+            if committed:
+                log.expires = now + ttl
+                self._writes += 1
+                if self._writes > len(logs) + len(self._data) + _MIN_SWEEP:
+                    self._sweep(now)
+        return decision
+
+    async def aapply(
+        self,
+        key: str,
+        params: AlgorithmParams,
+        cost: float = 1,
+        mode: Mode = "try",
+        max_wait: float | None = None,
+    ) -> Decision:
+        """Async twin of ``apply`` (never awaits while holding the lock)."""
+        return self.apply(key, params, cost, mode, max_wait)
+
+    def pause(self, key: str, params: AlgorithmParams, seconds: float) -> None:
+        """Admit nothing for ``key`` before ``seconds`` from now."""
+        spec = params.spec(NS)
+        with self._lock:
+            now = self._clock()
+            if isinstance(params, SlidingWindow):
+                log = self._logs.setdefault(key, _Log())
+                until = now + max(0, math.ceil(seconds * NS))
+                if until > log.paused:
+                    log.paused = until
+                    log.expires = max(log.expires, until)
+                return
+            entry = self._data.get(key)
+            state = entry[1] if entry is not None and entry[0] > now else None
+            new, ttl = spec.pause(state, now, seconds)
+            if ttl > 0:
+                self._data[key] = (now + ttl, new)
+
+    async def apause(self, key: str, params: AlgorithmParams, seconds: float) -> None:
+        """Async twin of ``pause``."""
+        self.pause(key, params, seconds)
+
+    def clear(self, key: str | None = None) -> None:
+        """Forget ``key``, or every key."""
+        with self._lock:
+            if key is None:
+                self._data.clear()
+                self._logs.clear()
+            else:
+                self._data.pop(key, None)
+                self._logs.pop(key, None)
+
+    async def aclear(self, key: str | None = None) -> None:
+        """Async twin of ``clear``."""
+        self.clear(key)
+
+    def close(self) -> None:
+        """Nothing to release; state stays readable until the object is dropped."""
+
+    async def aclose(self) -> None:
+        """Async twin of ``close``."""
+
+    def __len__(self) -> int:
+        """Number of keys currently stored (live or not yet swept)."""
+        return len(self._data) + len(self._logs)
+
+    def _sweep(self, now: int) -> None:
+        """Drop every entry whose TTL has passed (called with the lock held)."""
+        data = self._data
+        for key in [k for k, (expires, _) in data.items() if expires <= now]:
+            del data[key]
+        logs = self._logs
+        for key in [k for k, log in logs.items() if log.expires <= now]:
+            del logs[key]
+        self._writes = 0
+
+
+class _Log:
+    """A sliding-window key: its pause, its admission log (ascending ticks) and when it expires."""
+
+    __slots__ = ("entries", "expires", "paused")
+
+    def __init__(self) -> None:
+        self.paused = 0
+        self.entries: deque[int | float] = deque()
+        self.expires = 0
