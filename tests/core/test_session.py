@@ -1,0 +1,230 @@
+"""Session / AsyncSession: httpx pass-through, the fast and httpx paths, retries, options."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from sessions import AsyncSession, Response, Retry, Session
+from sessions.httpbin import LocalHttpbin
+
+
+@pytest.fixture
+def session() -> Iterator[Session]:
+    with Session() as s:
+        yield s
+
+
+def test_get_returns_our_response_with_httpx_api(session: Session, httpbin: LocalHttpbin) -> None:
+    response = session.get(f"{httpbin.url}/get", params={"a": "1"})
+    assert isinstance(response, Response)
+    assert isinstance(response, httpx.Response)
+    assert response.status_code == 200
+    assert response.json()["args"] == {"a": "1"}  # .json() is a method, as in httpx
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.request.url == httpx.URL(f"{httpbin.url}/get?a=1")
+    assert response.url == response.request.url
+    assert response.attempts == 1
+    assert response.callbacks is None
+    assert response.ok and response.is_success
+    assert response.elapsed.total_seconds() >= 0
+
+
+def test_session_headers_params_and_base_url_pass_through(httpbin: LocalHttpbin) -> None:
+    with Session(base_url=httpbin.url, headers={"X-Team": "sessions"}, params={"p": "1"}) as s:
+        body = s.get("/get", headers={"X-Call": "yes"}, params={"q": "2"}).json()
+    assert body["args"] == {"p": "1", "q": "2"}
+    assert body["headers"]["X-Team"] == "sessions"
+    assert body["headers"]["X-Call"] == "yes"
+
+
+def test_bodies_json_form_and_content(session: Session, httpbin: LocalHttpbin) -> None:
+    assert session.post(f"{httpbin.url}/post", json={"x": [1, 2]}).json()["json"] == {"x": [1, 2]}
+    assert session.post(f"{httpbin.url}/post", data={"k": "v"}).json()["form"] == {"k": "v"}
+    assert session.put(f"{httpbin.url}/put", content=b"raw").json()["data"] == "raw"
+    files = {"upload": ("a.txt", b"hello", "text/plain")}
+    assert session.post(f"{httpbin.url}/post", files=files).json()["files"] == {"upload": "hello"}
+
+
+def test_auth_cookies_and_redirects(httpbin: LocalHttpbin) -> None:
+    with Session(auth=("user", "pw")) as s:
+        assert s.get(f"{httpbin.url}/basic-auth/user/pw").status_code == 200
+    with Session(follow_redirects=True) as s:
+        r = s.get(f"{httpbin.url}/cookies/set?flavour=oat")
+        assert r.status_code == 200
+        assert s.cookies["flavour"] == "oat"
+        assert s.get(f"{httpbin.url}/cookies").json()["cookies"] == {"flavour": "oat"}
+        r = s.get(f"{httpbin.url}/redirect/3")
+        assert [h.status_code for h in r.history] == [302, 302, 302]
+        assert r.url.path == "/get"
+
+
+def test_redirect_not_followed_by_default_sets_next_request(session: Session, httpbin: LocalHttpbin) -> None:
+    r = session.get(f"{httpbin.url}/redirect/1")
+    assert r.status_code == 302
+    assert r.next_request is not None
+    assert r.next_request.url.path == "/get"
+
+
+def test_too_many_redirects(httpbin: LocalHttpbin) -> None:
+    with Session(follow_redirects=True, max_redirects=2) as s, pytest.raises(httpx.TooManyRedirects):
+        s.get(f"{httpbin.url}/redirect/5")
+
+
+def test_event_hooks_run(httpbin: LocalHttpbin) -> None:
+    seen: list[str] = []
+    hooks = {
+        "request": [lambda req: seen.append(req.url.path)],
+        "response": [lambda resp: seen.append("done")],
+    }
+    with Session(event_hooks=hooks) as s:
+        s.get(f"{httpbin.url}/uuid")
+    assert seen == ["/uuid", "done"]
+
+
+def test_mounts_and_custom_transport_are_honoured() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(299, json={"mocked": str(request.url)})
+
+    with Session(mounts={"http://mocked.test": httpx.MockTransport(handler)}) as s:
+        r = s.get("http://mocked.test/x")
+    assert r.status_code == 299
+    with Session(transport=httpx.MockTransport(handler)) as s:
+        assert s.get("http://anything.test/").json() == {"mocked": "http://anything.test/"}
+
+
+def test_streaming_reads_in_chunks(session: Session, httpbin: LocalHttpbin) -> None:
+    with session.stream("GET", f"{httpbin.url}/bytes/100000") as r:
+        chunks = list(r.iter_bytes())
+    assert sum(map(len, chunks)) == 100000
+
+
+def test_gzip_is_decoded(session: Session, httpbin: LocalHttpbin) -> None:
+    assert session.get(f"{httpbin.url}/gzip").json()["gzipped"] is True
+
+
+def test_timeout_maps_to_httpx_exception(httpbin: LocalHttpbin) -> None:
+    with Session(timeout=0.2) as s, pytest.raises(httpx.ReadTimeout):
+        s.get(f"{httpbin.url}/delay/2")
+
+
+def test_connect_error_is_httpx_connect_error(session: Session) -> None:
+    with pytest.raises(httpx.ConnectError):
+        session.get("http://127.0.0.1:1/")
+
+
+def test_http2_opt_in_uses_httpx_transport() -> None:
+    with Session(http2=True) as s:
+        assert isinstance(s._transport, httpx.HTTPTransport)
+    with Session() as s:
+        assert not isinstance(s._transport, httpx.HTTPTransport)
+
+
+def test_verify_false_is_accepted(session: Session) -> None:
+    with Session(verify=False) as s:
+        assert s._engine._verify is False
+
+
+def test_unknown_keyword_names_it_and_suggests() -> None:
+    with pytest.raises(TypeError, match=r"'retires'.*did you mean 'retries'"):
+        Session(retires=3)
+    with pytest.raises(TypeError, match="'bogus'"):
+        AsyncSession(bogus=True)
+
+
+def test_unknown_request_keyword(session: Session, httpbin: LocalHttpbin) -> None:
+    with pytest.raises(TypeError, match="'expire_aftr'"):
+        session.get(f"{httpbin.url}/get", expire_aftr=3)
+
+
+class TestRetries:
+    def _session(self, delays: list[float], retries: Retry | int) -> Session:
+        s = Session(retries=retries)
+        s._sleep = delays.append  # type: ignore[method-assign,assignment]
+        return s
+
+    def test_retry_after_seconds_is_honoured(self, httpbin: LocalHttpbin) -> None:
+        delays: list[float] = []
+        key = uuid.uuid4().hex
+        with self._session(delays, Retry(total=3, backoff_factor=0)) as s:
+            r = s.get(f"{httpbin.url}/retry-after/2?seconds=1.5&key={key}")
+        assert r.status_code == 200
+        assert r.attempts == 3
+        assert delays == [1.5, 1.5]
+
+    def test_retry_after_http_date_is_honoured(self, httpbin: LocalHttpbin) -> None:
+        delays: list[float] = []
+        key = uuid.uuid4().hex
+        with self._session(delays, Retry(total=2, backoff_factor=0)) as s:
+            r = s.get(f"{httpbin.url}/retry-after/1?date=3&key={key}")
+        assert r.status_code == 200
+        assert r.attempts == 2
+        assert len(delays) == 1
+        assert 1.0 <= delays[0] <= 3.0  # an HTTP date has one-second resolution
+
+    def test_retry_after_is_capped(self, httpbin: LocalHttpbin) -> None:
+        delays: list[float] = []
+        key = uuid.uuid4().hex
+        with self._session(delays, Retry(total=1, retry_after_max=2.0)) as s:
+            s.get(f"{httpbin.url}/retry-after/1?seconds=3600&key={key}")
+        assert delays == [2.0]
+
+    def test_exhausted_retries_return_last_response(self, httpbin: LocalHttpbin) -> None:
+        delays: list[float] = []
+        with self._session(delays, 2) as s:
+            r = s.get(f"{httpbin.url}/status/503")
+        assert r.status_code == 503
+        assert r.attempts == 3
+        assert len(delays) == 2
+
+    def test_post_is_not_retried_on_status_by_default(self, httpbin: LocalHttpbin) -> None:
+        delays: list[float] = []
+        with self._session(delays, 3) as s:
+            r = s.post(f"{httpbin.url}/status/503")
+        assert (r.status_code, r.attempts, delays) == (503, 1, [])
+
+    def test_connection_errors_are_retried_then_raised(self) -> None:
+        delays: list[float] = []
+        with self._session(delays, Retry(total=2, backoff_factor=0.1, backoff_jitter=False)) as s:
+            with pytest.raises(httpx.ConnectError) as info:
+                s.get("http://127.0.0.1:1/")
+        assert delays == [0.1, 0.2]
+        assert any("gave up after 3 attempt" in note for note in info.value.__notes__)
+
+    def test_per_request_retries(self, httpbin: LocalHttpbin) -> None:
+        delays: list[float] = []
+        key = uuid.uuid4().hex
+        with self._session(delays, 0) as s:
+            r = s.get(f"{httpbin.url}/retry-after/1?seconds=0&key={key}", retries=1)
+        assert (r.status_code, r.attempts) == (200, 2)
+
+
+async def test_async_session_basics(httpbin: LocalHttpbin) -> None:
+    async with AsyncSession(headers={"X-A": "1"}, follow_redirects=True) as s:
+        r = await s.get(f"{httpbin.url}/get")
+        assert isinstance(r, Response)
+        assert r.json()["headers"]["X-A"] == "1"
+        r = await s.post(f"{httpbin.url}/post", json={"k": 1})
+        assert r.json()["json"] == {"k": 1}
+        r = await s.get(f"{httpbin.url}/redirect/2")
+        assert len(r.history) == 2
+        async with s.stream("GET", f"{httpbin.url}/bytes/50000") as streamed:
+            assert len(await streamed.aread()) == 50000
+        with pytest.raises(httpx.ConnectError):
+            await s.get("http://127.0.0.1:1/")
+
+
+async def test_async_retry_after(httpbin: LocalHttpbin) -> None:
+    delays: list[float] = []
+
+    async def record(seconds: float) -> None:
+        delays.append(seconds)
+
+    key = uuid.uuid4().hex
+    async with AsyncSession(retries=Retry(total=2, backoff_factor=0)) as s:
+        s._asleep = record  # type: ignore[method-assign,assignment]
+        r = await s.get(f"{httpbin.url}/retry-after/1?seconds=0.25&key={key}")
+    assert (r.status_code, r.attempts, delays) == (200, 2, [0.25])
