@@ -95,7 +95,8 @@ def test_methods_zip_and_request_descriptions(httpbin: LocalHttpbin) -> None:
     bodies = [r.json() for r in results]
     assert [b["method"] for b in bodies] == ["GET", "PUT", "PATCH", "DELETE"]
     assert bodies[1]["json"] == {"k": 1}
-    assert bodies[2]["args"] == {"p": "1"} and bodies[2]["headers"]["X-C"] == "c"
+    assert bodies[2]["args"] == {"p": "1"}
+    assert bodies[2]["headers"]["X-C"] == "c"
 
 
 def test_shared_request_keywords_apply_to_every_item(httpbin: LocalHttpbin) -> None:
@@ -123,7 +124,8 @@ def test_sync_and_async_callbacks_and_return_callbacks(httpbin: LocalHttpbin) ->
         )
     assert results[0].callbacks is not None
     assert results[0].callbacks[:2] == (200, "/get")
-    assert results[1].callbacks is not None and results[1].callbacks[:2] == (418, "/status/418")
+    assert results[1].callbacks is not None
+    assert results[1].callbacks[:2] == (418, "/status/418")
     assert isinstance(results[0].callbacks[2], RuntimeError)  # captured, not lost
     assert isinstance(results[0].callback_errors[0], RuntimeError)
 

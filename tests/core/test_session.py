@@ -29,7 +29,8 @@ def test_get_returns_our_response_with_httpx_api(session: Session, httpbin: Loca
     assert response.url == response.request.url
     assert response.attempts == 1
     assert response.callbacks is None
-    assert response.ok and response.is_success
+    assert response.ok
+    assert response.is_success
     assert response.elapsed.total_seconds() >= 0
 
 
@@ -188,9 +189,9 @@ class TestRetries:
 
     def test_connection_errors_are_retried_then_raised(self) -> None:
         delays: list[float] = []
-        with self._session(delays, Retry(total=2, backoff_factor=0.1, backoff_jitter=False)) as s:
-            with pytest.raises(httpx.ConnectError) as info:
-                s.get("http://127.0.0.1:1/")
+        retry = Retry(total=2, backoff_factor=0.1, backoff_jitter=False)
+        with self._session(delays, retry) as s, pytest.raises(httpx.ConnectError) as info:
+            s.get("http://127.0.0.1:1/")
         assert delays == [0.1, 0.2]
         assert any("gave up after 3 attempt" in note for note in info.value.__notes__)
 
