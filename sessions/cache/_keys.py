@@ -1,0 +1,283 @@
+"""Cache keys: versioned full SHA-256 over method + normalised URL + body digest + matched headers.
+
+Credentials decision (documented in the README): a request that carries a credential —
+`Authorization`, `Proxy-Authorization`, `Cookie`, an API-key header, URL userinfo, or an API-key /
+token query or body parameter (`CREDENTIAL_PARAMETERS`) — **is cached, keyed on a slow salted hash
+of the credential** (PBKDF2-HMAC-SHA256, `CREDENTIAL_ROUNDS` rounds, salt = the cache namespace).
+So a request with other credentials never gets that response, and someone holding the cache file
+cannot cheaply test guesses of a password against the keys. The hash is memoised per process, so
+only the first request with a given credential pays for it (~tens of ms). The credential values
+themselves are never stored: the stored URL and request headers carry ``REDACTED`` instead.
+
+`ignored_parameters` (requests-cache's option) is different: those names are dropped from matching
+entirely and redacted in storage — use it for cache-busters like ``_t``, not for credentials.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Final
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+
+__all__ = [
+    "CREDENTIAL_PARAMETERS",
+    "CREDENTIAL_ROUNDS",
+    "KEY_VERSION",
+    "REDACTED",
+    "KeyBuilder",
+    "NormalisedURL",
+    "credential_fingerprint",
+    "normalise_url",
+]
+
+KEY_VERSION: Final = "v1"
+REDACTED: Final = "REDACTED"
+CREDENTIAL_ROUNDS: Final = 100_000
+CREDENTIAL_PARAMETERS: Final = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "x-api-key",
+        "api-key",
+        "x-auth-token",
+        "x-access-token",
+        "access_token",
+        "api_key",
+        "apikey",
+        "client_secret",
+    }
+)
+"""Header, query-parameter and body-field names treated as credentials (case-insensitive)."""
+
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+# Headers never worth matching on: hop-by-hop or recomputed by the client.
+_UNMATCHED: Final = frozenset({"host", "connection", "content-length", "transfer-encoding", "keep-alive"})
+_MEMO_MAX: Final = 4096
+
+KeyFn = Callable[[str, str, Mapping[str, str], bytes | None], str]
+
+
+@dataclass(frozen=True, slots=True)
+class NormalisedURL:
+    """A URL split into what the key uses, what storage may see, and the credentials it carried."""
+
+    for_key: str  # normalised, ignored and credential parameters removed
+    stored: str  # normalised, ignored and credential values replaced by REDACTED
+    credentials: tuple[tuple[str, str], ...]  # (name, value) taken from userinfo and the query
+
+
+def normalise_url(raw: str, ignored: frozenset[str], secret: frozenset[str]) -> NormalisedURL:
+    """Lower-case scheme and host, drop the default port and the fragment, sort the query."""
+    return _normalise_url(raw, ignored, secret)
+
+
+@lru_cache(maxsize=_MEMO_MAX)
+def _normalise_url(raw: str, ignored: frozenset[str], secret: frozenset[str]) -> NormalisedURL:
+    parts = urlsplit(raw)
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"  # IPv6 literal
+    port = parts.port
+    netloc = host if port is None or _DEFAULT_PORTS.get(scheme) == port else f"{host}:{port}"
+    credentials: list[tuple[str, str]] = []
+    if parts.username or parts.password:
+        credentials.append(("userinfo", f"{parts.username}:{parts.password}"))
+    keyed, stored = _split_query(parse_qsl(parts.query, keep_blank_values=True), ignored, secret, credentials)
+    base = f"{scheme}://{netloc}{parts.path or '/'}"
+    return NormalisedURL(
+        for_key=base + (f"?{_encode(keyed)}" if keyed else ""),
+        stored=base + (f"?{_encode(stored)}" if stored else ""),
+        credentials=tuple(credentials),
+    )
+
+
+def _encode(pairs: list[tuple[str, str]]) -> str:
+    return urlencode(sorted(pairs), quote_via=quote, safe="")
+
+
+def _split_query(
+    pairs: Iterable[tuple[str, str]],
+    ignored: frozenset[str],
+    secret: frozenset[str],
+    credentials: list[tuple[str, str]],
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Pairs used for the key, and pairs safe to store (credential values moved to `credentials`)."""
+    keyed: list[tuple[str, str]] = []
+    stored: list[tuple[str, str]] = []
+    for name, value in pairs:
+        low = name.lower()
+        if low in ignored:
+            stored.append((name, REDACTED))
+        elif low in secret:
+            credentials.append((low, value))
+            stored.append((name, REDACTED))
+        else:
+            keyed.append((name, value))
+            stored.append((name, value))
+    return keyed, stored
+
+
+@lru_cache(maxsize=256)
+def credential_fingerprint(payload: bytes, salt: bytes) -> bytes:
+    """Slow salted hash of a credential (memoised, so only the first use of a credential pays)."""
+    return hashlib.pbkdf2_hmac("sha256", payload, b"sessions-cache-credential-v1:" + salt, CREDENTIAL_ROUNDS)
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """A computed key plus what the miss path needs to build a storable entry."""
+
+    key: str
+    stored_url: str
+    fingerprint: bytes  # b"" when the request carries no credential
+
+
+class KeyBuilder:
+    """Computes keys for one cache (its ignored / credential names, matched headers and salt)."""
+
+    def __init__(
+        self,
+        *,
+        salt: str,
+        ignored_parameters: Iterable[str] = (),
+        credential_parameters: Iterable[str] = CREDENTIAL_PARAMETERS,
+        match_headers: bool | Iterable[str] = False,
+        key_fn: KeyFn | None = None,
+    ) -> None:
+        self.salt = salt.encode()
+        self.ignored = frozenset(n.lower() for n in ignored_parameters)
+        self.secret = frozenset(n.lower() for n in credential_parameters) - self.ignored
+        self.match_all = match_headers is True
+        self.matched = (
+            frozenset()
+            if isinstance(match_headers, bool)
+            else frozenset(h.lower() for h in match_headers) - self.secret - self.ignored
+        )
+        self.key_fn = key_fn
+        # Hit-path memo: (method, url, body, raw headers, extra credential) → Key.
+        self._memo: dict[tuple[object, ...], Key] = {}
+
+    def build(
+        self,
+        method: str,
+        url: str,
+        headers: Iterable[tuple[bytes, bytes]],
+        content: bytes | None,
+        content_type: str = "",
+        extra_credential: bytes = b"",
+    ) -> Key:
+        """The key of a request. `headers` are raw (name, value) byte pairs, as httpx keeps them."""
+        raw = tuple(headers)
+        memo_key = (method, url, content, raw, extra_credential)
+        found = self._memo.get(memo_key)
+        if found is not None:
+            return found
+        key = self._compute(method, url, raw, content, content_type, extra_credential)
+        if len(self._memo) >= _MEMO_MAX:
+            self._memo.clear()  # cheap bound; recomputing is correct, just slower
+        self._memo[memo_key] = key
+        return key
+
+    def _compute(
+        self,
+        method: str,
+        url: str,
+        raw: tuple[tuple[bytes, bytes], ...],
+        content: bytes | None,
+        content_type: str,
+        extra_credential: bytes,
+    ) -> Key:
+        norm = normalise_url(url, self.ignored, self.secret)
+        credentials = list(norm.credentials)
+        matched: list[str] = []
+        for name_b, value_b in raw:
+            name = name_b.decode("latin-1").lower()
+            if name in self.secret:
+                credentials.append((name, value_b.decode("latin-1")))
+            elif name not in self.ignored and (
+                name in self.matched or (self.match_all and name not in _UNMATCHED)
+            ):
+                matched.append(f"{name}={value_b.decode('latin-1').strip()}")
+        body = self._body_digest(content, content_type, credentials)
+        fingerprint = self._fingerprint(credentials, extra_credential)
+        if self.key_fn is not None:
+            custom = self.key_fn(method, norm.for_key, dict(_decoded(raw)), content)
+            parts = [KEY_VERSION, "custom", custom]
+        else:
+            parts = [KEY_VERSION, method.upper(), norm.for_key, body, "\n".join(sorted(matched))]
+        digest = hashlib.sha256("\x1f".join(parts).encode() + b"\x1f" + fingerprint).hexdigest()
+        return Key(f"{KEY_VERSION}-{digest}", norm.stored, fingerprint)
+
+    def _fingerprint(self, credentials: list[tuple[str, str]], extra: bytes) -> bytes:
+        if not credentials and not extra:
+            return b""
+        payload = "\x1f".join(f"{n}={v}" for n, v in sorted(credentials)).encode() + b"\x1e" + extra
+        return credential_fingerprint(payload, self.salt)
+
+    def _body_digest(
+        self, content: bytes | None, content_type: str, credentials: list[tuple[str, str]]
+    ) -> str:
+        """Digest of the body; JSON canonicalised and forms sorted so equivalent bodies match."""
+        if not content:
+            return ""
+        ctype = content_type.split(";", 1)[0].strip().lower()
+        canonical = content
+        if ctype == "application/json" or ctype.endswith("+json"):
+            canonical = self._canonical_json(content, credentials)
+        elif ctype == "application/x-www-form-urlencoded":
+            canonical = self._canonical_form(content, credentials)
+        return hashlib.sha256(canonical).hexdigest()
+
+    def _canonical_json(self, content: bytes, credentials: list[tuple[str, str]]) -> bytes:
+        try:
+            data = json.loads(content)
+        except (ValueError, UnicodeDecodeError):
+            return content  # not really JSON: hash the bytes
+        if isinstance(data, dict):
+            data = self._strip_mapping(data, credentials)
+        return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+    def _strip_mapping(
+        self, data: dict[str, object], credentials: list[tuple[str, str]]
+    ) -> dict[str, object]:
+        out: dict[str, object] = {}
+        for name, value in data.items():
+            low = str(name).lower()
+            if low in self.secret:
+                credentials.append((low, json.dumps(value, sort_keys=True)))
+            elif low not in self.ignored:
+                out[name] = value
+        return out
+
+    def _canonical_form(self, content: bytes, credentials: list[tuple[str, str]]) -> bytes:
+        pairs = parse_qsl(content.decode("latin-1"), keep_blank_values=True)
+        keyed, _ = _split_query(pairs, self.ignored, self.secret, credentials)
+        return _encode(keyed).encode()
+
+    def variant(self, primary: str, vary: Iterable[str], headers: Mapping[str, str]) -> str:
+        """Key of one Vary variant: the primary key plus the request's values of the Vary headers.
+
+        Credential headers (Vary: Authorization / Cookie) are already part of the primary key through
+        the fingerprint, so their values are left out here and never hashed unsalted.
+        """
+        parts = [primary]
+        for name in sorted(vary):
+            value = "" if name in self.secret else " ".join(headers.get(name, "").split())
+            parts.append(f"{name}={value}")
+        return f"{KEY_VERSION}-{hashlib.sha256(chr(0x1F).join(parts).encode()).hexdigest()}"
+
+    def redact_headers(self, headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Request headers safe to store: credential and ignored values replaced by REDACTED."""
+        hidden = self.secret | self.ignored
+        return [(n, REDACTED if n.lower() in hidden else v) for n, v in headers]
+
+
+def _decoded(raw: Iterable[tuple[bytes, bytes]]) -> Iterable[tuple[str, str]]:
+    for name, value in raw:
+        yield name.decode("latin-1").lower(), value.decode("latin-1")
