@@ -1,0 +1,68 @@
+-- sessions rate limiting on Redis: shared prelude, concatenated before one algorithm file and _main.lua
+-- by sessions/ratelimit/_redis.py. Each script mirrors sessions/ratelimit/_algorithms.py line for line,
+-- in integer microsecond ticks.
+--
+-- ARGV[1] now in ticks ('' = use the server's TIME)   ARGV[2] op: 'd' decide, 'p' pause
+-- ARGV[3] cost (decide) or pause length in ticks        ARGV[4] max_wait in ticks (-1 = peek)
+-- ARGV[5..] the algorithm's compiled parameters
+-- Reply (decide): {allowed 0/1, remaining, retry_after, reset_after, delay} in ticks; retry_after -1 = never.
+--
+-- Lua numbers are doubles: time counts from EPOCH_S so values stay far below 2^53, and numbers are
+-- formatted with %d / %.17g before they reach redis.call (which would print them with %.14g).
+
+local EPOCH_S = 1700000000
+
+local function now_ticks()
+  if ARGV[1] ~= '' then
+    return tonumber(ARGV[1])
+  end
+  local t = redis.call('TIME')
+  return (tonumber(t[1]) - EPOCH_S) * 1000000 + tonumber(t[2])
+end
+
+local function int(x)
+  return string.format('%d', x)
+end
+
+local function flt(x)
+  return string.format('%.17g', x)
+end
+
+local function max(a, b)
+  if a > b then
+    return a
+  end
+  return b
+end
+
+-- TTL in ms, rounded up: a key may outlive its state by < 1 ms, never the other way round.
+local function ttl_ms(ticks)
+  return int(math.ceil(ticks / 1000))
+end
+
+-- Write a scalar state with its TTL; a state whose TTL is over is the empty state.
+local function save(key, value, ttl)
+  if ttl > 0 then
+    redis.call('SET', key, value, 'PX', ttl_ms(ttl))
+  else
+    redis.call('DEL', key)
+  end
+end
+
+-- Load 'a b c' (or 'a b') as numbers; nil when the key does not exist.
+local function load3(key)
+  local s = redis.call('GET', key)
+  if not s then
+    return nil
+  end
+  local a, b, c = string.match(s, '^(%S+) (%S+) ?(%S*)$')
+  return tonumber(a), tonumber(b), tonumber(c)
+end
+
+-- The reply for a request that was not committed (try denied, peek, or reserve beyond max_wait).
+local function not_committed(wait, max_wait, remaining, reset)
+  if max_wait < 0 and wait == 0 then -- peek: a try would succeed now
+    return {1, remaining, 0, reset, 0}
+  end
+  return {0, remaining, wait, reset, 0}
+end
