@@ -46,7 +46,7 @@ class RequestSpec:
     """One planned request, in the shape the batch engine accepts as a mapping."""
 
     url: str
-    method: str = "GET"
+    method: str | None = None
     headers: Mapping[str, str] | None = None
     params: Any = None
     json: Any = None
@@ -55,7 +55,7 @@ class RequestSpec:
 
     def to_engine(self) -> dict[str, Any]:
         """The mapping handed to `iter_requests` (only the keys that are set; never `meta`)."""
-        item: dict[str, Any] = {"method": self.method, "url": self.url}
+        item: dict[str, Any] = {"method": self.method or "GET", "url": self.url}
         for name in ("headers", "params", "json", "data"):
             value = getattr(self, name)
             if value is not None:
@@ -118,7 +118,7 @@ def _plain_spec(text: str) -> RequestSpec | str:
     if len(parts) == 2 and parts[0].upper() in _METHODS:
         method, url = parts[0].upper(), parts[1]
     elif len(parts) == 1:
-        method, url = "GET", parts[0]
+        method, url = None, parts[0]
     else:
         return f"expected 'URL' or 'METHOD URL', got {text!r}"
     problem = validate_url(url)
@@ -141,10 +141,10 @@ def _jsonl_spec(text: str) -> RequestSpec | str:
     unknown = sorted(set(obj) - _JSONL_KEYS)
     if unknown:
         return f"unknown key(s) {', '.join(map(repr, unknown))} (allowed: {', '.join(sorted(_JSONL_KEYS))})"
-    url, method = obj.get("url"), obj.get("method", "GET")
+    url, method = obj.get("url"), obj.get("method")
     if not isinstance(url, str):
         return "missing 'url'" if url is None else "'url' must be a string"
-    if not isinstance(method, str) or not method.isalpha():
+    if method is not None and (not isinstance(method, str) or not method.isalpha()):
         return f"bad 'method': {method!r}"
     problem = validate_url(url) or _check_mapping("headers", obj.get("headers"))
     if obj.get("params") is not None and not isinstance(obj["params"], dict | list):
@@ -154,13 +154,13 @@ def _jsonl_spec(text: str) -> RequestSpec | str:
     if problem:
         return problem
     fields = {k: obj.get(k) for k in ("headers", "params", "json", "data", "meta")}
-    return RequestSpec(url=url, method=method.upper(), **fields)
+    return RequestSpec(url=url, method=method.upper() if method else None, **fields)
 
 
 def _csv_spec(row: dict[str, str]) -> RequestSpec | str:
     url = (row.get("url") or "").strip()
-    method = (row.get("method") or "GET").strip().upper() or "GET"
-    problem = validate_url(url) or (None if method.isalpha() else f"bad method {method!r}")
+    method = (row.get("method") or "").strip().upper() or None
+    problem = validate_url(url) or (None if method is None or method.isalpha() else f"bad method {method!r}")
     if problem:
         return problem
     meta = {k: v for k, v in row.items() if k not in ("url", "method") and k}

@@ -229,6 +229,11 @@ class BodySaver:
         self._index.write(encode_jsonl({**entry, "file": name}))
         return name
 
+    @property
+    def offset(self) -> int:
+        """Where index.jsonl ends (for the journal)."""
+        return self._index.offset
+
     def close(self) -> None:
         """Close index.jsonl."""
         self._index.close()

@@ -1,0 +1,61 @@
+"""The `sessions` Typer app: `fetch`, `cache`, `config`, and `--version`.
+
+Start-up stays cheap: subcommand modules import the HTTP stack only inside their functions.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from sessions_cli import __version__
+from sessions_cli.exit_codes import EXIT_CODES_HELP
+from sessions_cli.fetch.command import EXAMPLES, FetchCommand, fetch
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="sessions",
+    help="HTTP sessions from the command line: batch fetching with rate limits and a cache.\n\n"
+    + EXIT_CODES_HELP,
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"sessions {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", "-V", callback=_version, is_eager=True, help="Show the version and exit."),
+    ] = False,
+) -> None:
+    """HTTP sessions from the command line."""
+
+
+app.command("fetch", cls=FetchCommand, epilog=EXAMPLES, no_args_is_help=False)(fetch)
+
+
+def _add_groups() -> None:
+    from sessions_cli.cache_cmd import cache_app
+    from sessions_cli.config_cmd import config_app
+
+    app.add_typer(cache_app, name="cache")
+    app.add_typer(config_app, name="config")
+
+
+_add_groups()
+
+
+def main() -> None:
+    """Console-script entry point (`sessions`)."""
+    app()

@@ -1,0 +1,279 @@
+"""The fetch run: stream inputs into the library's batch engine and records out as they complete.
+
+    inputs ──► RunState.specs() ──► session.iter_requests() ──► RunState.complete()
+      │  malformed lines / resumed inputs          │ (index, Response | ErrorResult)
+      └──────────── error records ────────────────►├─► writer (stdout / -o), --save-dir
+                                                   ├─► journal (after the record: crash safe)
+                                                   └─► summary, progress (stderr)
+
+The input generator may be pulled from the engine's loop thread, so it only appends to
+thread-safe structures (`pending` dict entries keyed by batch index, a deque of input
+errors); every write happens on the calling thread.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import replace
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from sessions_cli.exit_codes import ExitCode
+from sessions_cli.fetch.callbacks import apply_callback_results, load_callbacks
+from sessions_cli.fetch.inputs import InputError, InputItem, InputReader, RequestSpec, count_lines
+from sessions_cli.fetch.journal import DoneSet, Journal, input_key, recover, request_key
+from sessions_cli.fetch.output import BodySaver, CsvWriter, JsonlWriter, RecordWriter, TableWriter, Target
+from sessions_cli.fetch.plan import FetchPlan
+from sessions_cli.fetch.progress import make_progress
+from sessions_cli.fetch.records import Record, exception_record, input_error_record, response_record
+from sessions_cli.fetch.summary import Summary, render_summary
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+__all__ = ["Outputs", "RunState", "effective_spec", "run_fetch", "spec_key"]
+
+SessionFactory = Callable[[FetchPlan], Any]
+
+
+def effective_spec(spec: RequestSpec, plan: FetchPlan) -> RequestSpec:
+    """Apply -X / -d / --json to an input's request (the input's own values win).
+
+    With a body and no method anywhere the request is a POST, as with curl -d.
+    """
+    has_body = spec.json is not None or spec.data is not None
+    json_body = spec.json if has_body else plan.json_body
+    data = spec.data if has_body else plan.data
+    default = "POST" if json_body is not None or data is not None else "GET"
+    return replace(spec, method=spec.method or plan.method or default, json=json_body, data=data)
+
+
+def spec_key(spec: RequestSpec, plan: FetchPlan) -> str:
+    """The resume key: method + URL + every query param (session's and the input's) + body digest."""
+    params: list[Any] = list(plan.params)
+    if isinstance(spec.params, dict):
+        params += sorted(spec.params.items())
+    elif spec.params:
+        params += list(spec.params)
+    return request_key(spec.method or "GET", spec.url, params, spec.json, spec.data)
+
+
+class Outputs:
+    """Where records go: the writer, the optional journal and `--save-dir`."""
+
+    def __init__(self, plan: FetchPlan, stdout: IO[bytes], stdout_tty: bool, stack: ExitStack) -> None:
+        self.done = DoneSet()
+        if plan.resume and plan.journal is not None:
+            index = Path(plan.save_dir) / "index.jsonl" if plan.save_dir else None
+            output = Path(plan.output) if plan.output else None
+            self.done = recover(plan.journal, output, index).done
+        self.target = Target.open_file(plan.output, append=plan.resume) if plan.output else Target(stdout)
+        self.writer = self._writer(plan, stdout_tty)
+        stack.callback(self.writer.close)
+        self.journal = Journal(plan.journal, append=plan.resume) if plan.journal else None
+        if self.journal is not None:
+            stack.callback(self.journal.close)
+        self.saver = BodySaver(plan.save_dir) if plan.save_dir else None
+        if self.saver is not None:
+            stack.callback(self.saver.close)
+
+    def _writer(self, plan: FetchPlan, stdout_tty: bool) -> RecordWriter:
+        fmt = plan.format or ("table" if stdout_tty and not plan.output else "jsonl")
+        if fmt == "csv":
+            return CsvWriter(self.target)
+        if fmt == "table":
+            from rich.console import Console
+
+            console = Console(highlight=False, soft_wrap=True)
+            return TableWriter(lambda line: console.print(line), color=not console.no_color)
+        return JsonlWriter(self.target)
+
+    def emit(self, record: Record, key: str) -> None:
+        """Write the record, then journal it (in that order: see journal.py)."""
+        self.writer.write(record)
+        if self.journal is not None:
+            save_offset = self.saver.offset if self.saver is not None else -1
+            self.journal.add(key, self.target.offset, save_offset)
+
+
+class RunState:
+    """The bookkeeping of one run: inputs in flight, counts, and where records go."""
+
+    def __init__(self, plan: FetchPlan, outputs: Outputs, summary: Summary, progress: Any) -> None:
+        self.plan = plan
+        self.outputs = outputs
+        self.summary = summary
+        self.progress = progress
+        self.callback_names = list(plan.callbacks)
+        self.pending: dict[int, tuple[InputItem, RequestSpec, str]] = {}
+        self.input_errors: deque[InputItem] = deque()
+        self.input_failure: InputError | None = None
+        self.failed_status = 0
+
+    # -- the input side (may run on the engine's thread) --------------------------------
+
+    def specs(self, items: Iterator[InputItem]) -> Iterator[dict[str, Any]]:
+        """Engine items for the inputs still to do; malformed lines are set aside as errors."""
+        position = 0
+        try:
+            for item in items:
+                if item.spec is None:
+                    if not self.outputs.done.take(input_key(item.raw)):
+                        self.input_errors.append(item)
+                    else:
+                        self.summary.skipped += 1
+                    continue
+                spec = effective_spec(item.spec, self.plan)
+                key = spec_key(spec, self.plan)
+                if self.outputs.done.take(key):
+                    self.summary.skipped += 1
+                    continue
+                self.pending[position] = (item, spec, key)
+                position += 1
+                yield spec.to_engine()
+        except InputError as exc:  # the rest of the input is unreadable: stop feeding, report it
+            self.input_failure = exc
+
+    # -- the output side (the calling thread) --------------------------------------------
+
+    def drain_input_errors(self) -> None:
+        """Write the error records of malformed lines seen so far."""
+        while self.input_errors:
+            item = self.input_errors.popleft()
+            record = input_error_record(item.index, item.raw, item.error or "malformed input")
+            self._emit(record, input_key(item.raw))
+
+    def complete(self, batch_index: int, result: Any) -> None:
+        """Turn one engine result into a record and emit it."""
+        item, spec, key = self.pending.pop(batch_index)
+        meta = item.spec.meta if item.spec is not None else None
+        if getattr(result, "status_code", None) is None:
+            exc = getattr(result, "exception", None) or RuntimeError(repr(result))
+            attempts = int(getattr(result, "attempts", 1) or 1)
+            record = exception_record(item.index, spec.url, spec.method or "GET", exc, attempts, meta)
+        else:
+            record = self._response_record(item, spec, key, result, meta)
+        self._emit(record, key, waited=_limiter_wait(result))
+
+    def _response_record(
+        self, item: InputItem, spec: RequestSpec, key: str, response: Any, meta: Any
+    ) -> Record:
+        record = response_record(item.index, spec.url, spec.method or "GET", response, meta)
+        if self.callback_names:
+            apply_callback_results(record, getattr(response, "callbacks", None), self.callback_names)
+        if self.outputs.saver is not None:
+            content_type = response.headers.get("content-type")
+            record["file"] = self.outputs.saver.save(record, key, response.content, content_type)
+        return record
+
+    def _emit(self, record: Record, key: str, waited: float = 0.0) -> None:
+        failed = self.plan.fail_on_status(record["status"])
+        self.outputs.emit(record, key)
+        self.summary.add(record, failed_status=failed)
+        if waited:
+            from urllib.parse import urlsplit
+
+            self.summary.add_wait(urlsplit(record["url"]).netloc, waited)
+        self.progress.advance(record, waited)
+
+
+def _limiter_wait(result: Any) -> float:
+    """Seconds the request waited on the rate limiter, when the library reports it."""
+    extensions = getattr(result, "extensions", None) or {}
+    value = getattr(result, "ratelimit_wait", None) or extensions.get("sessions.ratelimit_wait")
+    try:
+        return float(value or 0.0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _drive(state: RunState, session: Any, reader: InputReader, plan: FetchPlan) -> None:
+    callbacks = load_callbacks(plan.callbacks)
+    results = session.iter_requests(
+        state.specs(iter(reader)),
+        concurrency=plan.concurrency,
+        callbacks=callbacks,
+        return_callbacks=bool(callbacks),
+        progress=False,
+        **plan.request_kwargs(),
+    )
+    try:
+        for batch_index, result in results:
+            state.complete(batch_index, result)
+            if state.input_errors:
+                state.drain_input_errors()
+    finally:
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()
+        state.drain_input_errors()
+
+
+def _exit_code(state: RunState, interrupted: bool) -> ExitCode:
+    if interrupted:
+        return ExitCode.INTERRUPTED
+    if state.input_failure is not None:
+        return ExitCode.INPUT
+    summary = state.summary
+    if summary.transport_errors or summary.failed_status:
+        return ExitCode.FAILURES
+    return ExitCode.OK
+
+
+def _report(state: RunState, console: Console, plan: FetchPlan) -> None:
+    summary = state.summary
+    summary.finish()
+    data = summary.to_dict()
+    if plan.summary_json:
+        Path(plan.summary_json).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    if state.input_failure is not None:
+        console.print(f"[red]error:[/red] {state.input_failure}", highlight=False)
+    if not plan.quiet:
+        for line in render_summary(data):
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def run_fetch(
+    plan: FetchPlan,
+    *,
+    console: Console,
+    stdout: IO[bytes],
+    stdout_tty: bool = False,
+    session_factory: SessionFactory | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> ExitCode:
+    """Run the whole fetch; returns the exit code. Raises `InputError` / `UsageError` before sending."""
+    if session_factory is None:
+        from sessions_cli.fetch.session import open_session
+
+        session_factory = open_session
+    interrupted = False
+    with ExitStack() as stack:
+        reader = stack.enter_context(InputReader(plan.urls, plan.input, plan.input_format))
+        load_callbacks(plan.callbacks)  # fail on a bad --callback before any request
+        outputs = Outputs(plan, stdout, stdout_tty, stack)
+        total = _total(plan)
+        progress = stack.enter_context(make_progress(console, plan.progress, total))
+        state = RunState(plan, outputs, Summary(clock=clock), progress)
+        session = stack.enter_context(session_factory(plan))
+        try:
+            _drive(state, session, reader, plan)
+        except KeyboardInterrupt:
+            interrupted = True
+    _report(state, console, plan)
+    if interrupted:
+        console.print(
+            "interrupted: finished records were written; rerun with --resume to finish", highlight=False
+        )
+    return _exit_code(state, interrupted)
+
+
+def _total(plan: FetchPlan) -> int | None:
+    if not plan.progress:
+        return None
+    from_file = count_lines(plan.input) if plan.input is not None else 0
+    return None if from_file is None else from_file + len(plan.urls)

@@ -1,0 +1,45 @@
+"""Building the session for a run: `Session`, plus `CacheMixin` / `RatelimitMixin` only when asked.
+
+Imported only when a fetch actually runs, so `sessions --help` never pays for the HTTP stack.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sessions_cli.fetch.options import UsageError
+from sessions_cli.fetch.plan import FetchPlan
+
+__all__ = ["open_session", "session_class"]
+
+
+def _mixin(name: str, flag: str) -> type:
+    import sessions
+
+    mixin = getattr(sessions, name, None)
+    if mixin is None:
+        raise UsageError(flag, f"this build of sessions has no {name} yet")
+    return mixin  # type: ignore[no-any-return]
+
+
+def session_class(*, cache: bool, ratelimit: bool) -> type:
+    """`Session`, or `class FetchSession(CacheMixin?, RatelimitMixin?, Session)`.
+
+    The cache goes first so a hit never reaches the limiter (see ARCHITECTURE.md).
+    """
+    import sessions
+
+    bases: list[type] = []
+    if cache:
+        bases.append(_mixin("CacheMixin", "--cache"))
+    if ratelimit:
+        bases.append(_mixin("RatelimitMixin", "--ratelimit"))
+    if not bases:
+        return sessions.Session
+    return type("FetchSession", (*bases, sessions.Session), {})
+
+
+def open_session(plan: FetchPlan) -> Any:
+    """A new session configured from the plan (a context manager; the caller closes it)."""
+    cls = session_class(cache=plan.cache is not None, ratelimit=plan.ratelimit is not None)
+    return cls(**plan.session_kwargs())
