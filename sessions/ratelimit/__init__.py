@@ -13,6 +13,10 @@ from ._algorithms import (
     TokenBucket,
     make_params,
 )
+from ._limiter import AsyncLimiter, Limiter
+from ._memory import MemoryStorage
+from ._rate import Rate
+from ._sqlite import SQLiteStorage
 from ._storage import STORAGES, Storage, open_storage
 
 __all__ = [
@@ -20,9 +24,14 @@ __all__ = [
     "GCRA",
     "STORAGES",
     "AlgorithmParams",
+    "AsyncLimiter",
     "Decision",
     "FixedWindow",
     "LeakyBucket",
+    "Limiter",
+    "MemoryStorage",
+    "Rate",
+    "SQLiteStorage",
     "SlidingWindow",
     "Storage",
     "TokenBucket",

@@ -1,0 +1,211 @@
+"""``Limiter`` and ``AsyncLimiter``: the public rate-limiting API, usable without a session.
+
+    limiter = Limiter("5/2s")                    # sliding window, in memory
+    limiter.acquire("api.example.com")           # waits (one computed sleep) until a slot is free
+    limiter.try_acquire("api.example.com")       # Decision(allowed=..., remaining=..., retry_after=...)
+
+``acquire`` *reserves* the earliest slot atomically in the storage and sleeps once until it — waiters are
+served first come, first served, with no polling loop and no thundering herd. With ``raise_errors=True`` it
+never waits: a denial raises ``RateLimitExceeded`` carrying ``retry_after``, the key and the algorithm.
+The two classes share everything except the I/O shell (``_LimiterBase``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any, Self
+
+from sessions._exceptions import ImpossibleRequest, RateLimitExceeded
+
+from ._algorithms import AlgorithmParams, Decision, Mode
+from ._rate import Rate
+from ._storage import Storage, open_storage
+
+__all__ = ["AsyncLimiter", "Limiter"]
+
+LimitLike = AlgorithmParams | Rate | str
+
+
+def _as_params(limit: LimitLike, algorithm: str | None) -> AlgorithmParams:
+    if isinstance(limit, AlgorithmParams):
+        if algorithm is not None and limit.algorithm != algorithm:
+            raise ValueError(f"algorithm={algorithm!r} conflicts with the {limit.algorithm} parameters given")
+        return limit
+    rate = limit if isinstance(limit, Rate) else Rate.parse(limit)
+    return rate.params(algorithm or "slidingwindow")
+
+
+class _LimiterBase:
+    """State and checks shared by the sync and async limiters."""
+
+    def __init__(
+        self,
+        limit: LimitLike,
+        storage: str | Storage = "memory",
+        *,
+        algorithm: str | None = None,
+        raise_errors: bool = False,
+        **storage_options: Any,
+    ) -> None:
+        self.params = _as_params(limit, algorithm)
+        self.storage: Storage = open_storage(storage, **storage_options)
+        self._owns_storage = isinstance(storage, str)
+        self.raise_errors = raise_errors
+
+    @property
+    def algorithm(self) -> str:
+        """The algorithm's canonical name (``"slidingwindow"``, …)."""
+        return self.params.algorithm
+
+    def _check(self, key: str, cost: float) -> None:
+        if not cost > 0:
+            raise ValueError(f"cost must be positive, not {cost!r}")
+        if cost > self.params.max_cost:
+            raise ImpossibleRequest(key, self.algorithm, cost, self.params.max_cost)
+
+    def _plan(self, max_wait: float | None) -> tuple[Mode, float | None]:
+        """Mode and wait cap for ``acquire``: raise_errors never waits; else reserve within ``max_wait``."""
+        if self.raise_errors or max_wait == 0:
+            return "try", None
+        return "reserve", max_wait
+
+    def _granted(self, key: str, decision: Decision) -> Decision:
+        if not decision.allowed:
+            raise RateLimitExceeded(key, self.algorithm, decision.retry_after)
+        return decision
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.params!r}, storage={self.storage.name!r})"
+
+
+class Limiter(_LimiterBase):
+    """A rate limiter over a storage (``"memory"`` default, ``"sqlite"``, ``"redis"`` or an instance).
+
+    Args:
+        limit: algorithm parameters (``SlidingWindow(limit=5, window=2)``), a ``Rate`` or a rate string
+            (``"5/2s"``, interpreted with ``algorithm``, default ``"slidingwindow"``).
+        storage: a backend name or a ``Storage`` instance (not closed by ``close()`` when passed in).
+        algorithm: the algorithm for a ``Rate`` / rate string.
+        raise_errors: ``acquire`` raises ``RateLimitExceeded`` instead of waiting.
+        sleep: injected for tests (default ``time.sleep``).
+        **storage_options: passed to the storage (``db=``, ``conn=``, ``clock=``, …).
+    """
+
+    def __init__(
+        self,
+        limit: LimitLike,
+        storage: str | Storage = "memory",
+        *,
+        algorithm: str | None = None,
+        raise_errors: bool = False,
+        sleep: Callable[[float], object] = time.sleep,
+        **storage_options: Any,
+    ) -> None:
+        super().__init__(limit, storage, algorithm=algorithm, raise_errors=raise_errors, **storage_options)
+        self._sleep = sleep
+
+    def acquire(self, key: str, cost: float = 1, *, max_wait: float | None = None) -> Decision:
+        """Take ``cost`` from ``key``'s limit, sleeping once until the reserved slot if needed.
+
+        Raises ``RateLimitExceeded`` if ``raise_errors`` is set and the request is denied, or if the wait
+        would exceed ``max_wait`` seconds (nothing is consumed then); ``ImpossibleRequest`` if ``cost``
+        exceeds the limit's capacity.
+        """
+        self._check(key, cost)
+        mode, wait_cap = self._plan(max_wait)
+        decision = self._granted(key, self.storage.apply(key, self.params, cost, mode, wait_cap))
+        if decision.delay > 0:
+            self._sleep(decision.delay)
+        return decision
+
+    def try_acquire(self, key: str, cost: float = 1) -> Decision:
+        """Take ``cost`` now if the limit allows it; never waits, never consumes on denial."""
+        self._check(key, cost)
+        return self.storage.apply(key, self.params, cost, "try")
+
+    def peek(self, key: str, cost: float = 1) -> Decision:
+        """Would ``try_acquire(key, cost)`` succeed now? Consumes nothing."""
+        self._check(key, cost)
+        return self.storage.apply(key, self.params, cost, "peek")
+
+    def pause(self, key: str, seconds: float) -> None:
+        """Admit nothing for ``key`` for ``seconds`` (e.g. a server's ``Retry-After``), in every sharer."""
+        self.storage.pause(key, self.params, seconds)
+
+    def clear(self, key: str | None = None) -> None:
+        """Forget ``key``'s state, or every key in the storage."""
+        self.storage.clear(key)
+
+    def close(self) -> None:
+        """Close the storage if this limiter opened it."""
+        if self._owns_storage:
+            self.storage.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class AsyncLimiter(_LimiterBase):
+    """The asyncio twin of ``Limiter``: same arguments, coroutine methods, ``sleep`` defaults to asyncio's."""
+
+    def __init__(
+        self,
+        limit: LimitLike,
+        storage: str | Storage = "memory",
+        *,
+        algorithm: str | None = None,
+        raise_errors: bool = False,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        **storage_options: Any,
+    ) -> None:
+        super().__init__(limit, storage, algorithm=algorithm, raise_errors=raise_errors, **storage_options)
+        self._sleep = sleep
+
+    async def acquire(self, key: str, cost: float = 1, *, max_wait: float | None = None) -> Decision:
+        """Take ``cost`` from ``key``'s limit, sleeping once (without blocking the loop) if needed."""
+        self._check(key, cost)
+        mode, wait_cap = self._plan(max_wait)
+        outcome = await self.storage.aapply(key, self.params, cost, mode, wait_cap)
+        decision = self._granted(key, outcome)
+        if decision.delay > 0:
+            await self._sleep(decision.delay)
+        return decision
+
+    async def try_acquire(self, key: str, cost: float = 1) -> Decision:
+        """Take ``cost`` now if the limit allows it; never waits, never consumes on denial."""
+        self._check(key, cost)
+        return await self.storage.aapply(key, self.params, cost, "try")
+
+    async def peek(self, key: str, cost: float = 1) -> Decision:
+        """Would ``try_acquire(key, cost)`` succeed now? Consumes nothing."""
+        self._check(key, cost)
+        return await self.storage.aapply(key, self.params, cost, "peek")
+
+    async def pause(self, key: str, seconds: float) -> None:
+        """Admit nothing for ``key`` for ``seconds``, in every process sharing the storage."""
+        await self.storage.apause(key, self.params, seconds)
+
+    async def clear(self, key: str | None = None) -> None:
+        """Forget ``key``'s state, or every key in the storage."""
+        await self.storage.aclear(key)
+
+    async def aclose(self) -> None:
+        """Close the storage if this limiter opened it."""
+        if self._owns_storage:
+            await self.storage.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
