@@ -168,7 +168,7 @@ class KeyBuilder:
         method: str,
         url: str,
         headers: Iterable[tuple[bytes, bytes]],
-        content: bytes | None,
+        content: bytes | None = None,
         content_type: str = "",
         extra_credential: bytes = b"",
     ) -> Key:

@@ -466,7 +466,9 @@ def _is_fresh(created_at: float, expires: float | None, request: Directives, now
 def _stale(
     settings: CacheSettings, expires: float | None, response_cc: str, request: Directives, now: float
 ) -> Lookup:
-    staleness = 0.0 if expires is None else now - expires
+    if expires is None or now < expires:
+        return Lookup.REVALIDATE  # stale only by the request's max-age/min-fresh: it wants a fresh answer
+    staleness = now - expires
     cc = parse_cache_control(response_cc) if settings.cache_control and response_cc else {}
     if "must-revalidate" in cc or "no-cache" in cc:
         return Lookup.REVALIDATE  # RFC 9111 §4.2.4: never served stale

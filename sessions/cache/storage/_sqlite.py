@@ -174,9 +174,7 @@ class SQLiteStorage(CacheStorage):
         if not args:
             return 0
         with transaction(self.conn) as conn:
-            before = conn.total_changes
-            conn.executemany(_DELETE, args)
-            return conn.total_changes - before
+            return int(conn.executemany(_DELETE, args).rowcount)  # rowcount excludes trigger writes
 
     def delete_where(self, predicate: Callable[[EntryInfo], bool]) -> int:
         """Delete matching responses (metadata filtered in Python, rows deleted in one transaction)."""

@@ -1,0 +1,104 @@
+"""Keys: normalisation, body canonicalisation, matched headers, credentials, variants."""
+
+from __future__ import annotations
+
+import json
+
+from sessions.cache._keys import REDACTED, KeyBuilder, normalise_url
+
+E: frozenset[str] = frozenset()
+SECRET = frozenset({"api_key", "access_token"})
+
+
+def raw(**headers: str) -> list[tuple[bytes, bytes]]:
+    return [(k.replace("_", "-").encode(), v.encode()) for k, v in headers.items()]
+
+
+def key(kb: KeyBuilder, url: str, headers: list[tuple[bytes, bytes]] | None = None, **kw: object) -> str:
+    return kb.build("GET", url, headers or [], **kw).key  # type: ignore[arg-type]
+
+
+class TestNormaliseUrl:
+    def test_equivalent_urls(self) -> None:
+        a = normalise_url("HTTPS://Example.COM:443/p?b=2&a=1#frag", E, E)
+        b = normalise_url("https://example.com/p?a=1&b=2", E, E)
+        assert a.for_key == b.for_key == "https://example.com/p?a=1&b=2"
+
+    def test_non_default_port_kept_and_empty_path(self) -> None:
+        assert normalise_url("http://h:8080", E, E).for_key == "http://h:8080/"
+
+    def test_credentials_redacted_and_removed(self) -> None:
+        n = normalise_url("https://u:pw@h/p?api_key=SECRET&x=1", E, SECRET)
+        assert n.for_key == "https://h/p?x=1"
+        assert n.stored == f"https://h/p?api_key={REDACTED}&x=1"
+        assert ("api_key", "SECRET") in n.credentials and ("userinfo", "u:pw") in n.credentials
+
+    def test_ignored(self) -> None:
+        n = normalise_url("https://h/p?_t=123&x=1", frozenset({"_t"}), E)
+        assert n.for_key == "https://h/p?x=1" and "123" not in n.stored
+
+
+class TestKeys:
+    kb = KeyBuilder(salt="t")
+
+    def test_format_and_determinism(self) -> None:
+        k = key(self.kb, "https://h/p")
+        assert k.startswith("v1-") and len(k) == 3 + 64
+        assert k == key(KeyBuilder(salt="t"), "https://h/p")
+
+    def test_method_matters(self) -> None:
+        assert self.kb.build("GET", "https://h/", []).key != self.kb.build("HEAD", "https://h/", []).key
+
+    def test_json_body_canonical(self) -> None:
+        a = self.kb.build("POST", "https://h/", [], json.dumps({"a": 1, "b": 2}).encode(), "application/json")
+        b = self.kb.build("POST", "https://h/", [], b'{"b":2,  "a":1}', "application/json")
+        c = self.kb.build("POST", "https://h/", [], b'{"b":3,"a":1}', "application/json")
+        assert a.key == b.key != c.key
+
+    def test_form_body_sorted(self) -> None:
+        ct = "application/x-www-form-urlencoded"
+        assert self.kb.build("POST", "https://h/", [], b"a=1&b=2", ct).key == (
+            self.kb.build("POST", "https://h/", [], b"b=2&a=1", ct).key
+        )
+
+    def test_headers_not_matched_by_default(self) -> None:
+        assert key(self.kb, "https://h/", raw(accept="a")) == key(self.kb, "https://h/", raw(accept="b"))
+
+    def test_match_headers(self) -> None:
+        kb = KeyBuilder(salt="t", match_headers=["Accept"])
+        assert key(kb, "https://h/", raw(accept="a")) != key(kb, "https://h/", raw(accept="b"))
+        assert key(kb, "https://h/", raw(accept="a", x_other="1")) == key(kb, "https://h/", raw(accept="a"))
+        every = KeyBuilder(salt="t", match_headers=True)
+        assert key(every, "https://h/", raw(x_other="1")) != key(every, "https://h/", raw(x_other="2"))
+
+    def test_credentials_separate_entries(self) -> None:
+        anon = key(self.kb, "https://h/")
+        alice = key(self.kb, "https://h/", raw(authorization="Bearer alice"))
+        bob = key(self.kb, "https://h/", raw(authorization="Bearer bob"))
+        assert len({anon, alice, bob}) == 3
+        assert key(self.kb, "https://h/?api_key=1") != key(self.kb, "https://h/?api_key=2")
+        assert key(self.kb, "https://h/", extra_credential=b"x") != anon
+
+    def test_fingerprint_is_salted(self) -> None:
+        headers = raw(authorization="Bearer alice")
+        assert key(KeyBuilder(salt="a"), "https://h/", headers) != key(KeyBuilder(salt="b"), "https://h/", headers)
+
+    def test_json_body_credentials(self) -> None:
+        ct = "application/json"
+        a = self.kb.build("POST", "https://h/", [], b'{"q":1,"api_key":"A"}', ct).key
+        b = self.kb.build("POST", "https://h/", [], b'{"q":1,"api_key":"B"}', ct).key
+        assert a != b
+
+    def test_variant_ignores_credential_values(self) -> None:
+        v1 = self.kb.variant("p", ("accept-language", "authorization"), {"accept-language": "en", "authorization": "x"})
+        v2 = self.kb.variant("p", ("accept-language", "authorization"), {"accept-language": "en", "authorization": "y"})
+        v3 = self.kb.variant("p", ("accept-language",), {"accept-language": "fr"})
+        assert v1 == v2 != v3
+
+    def test_redact_headers(self) -> None:
+        out = dict(self.kb.redact_headers([("Authorization", "Bearer s"), ("Cookie", "c"), ("Accept", "a")]))
+        assert out == {"Authorization": REDACTED, "Cookie": REDACTED, "Accept": "a"}
+
+    def test_key_fn(self) -> None:
+        kb = KeyBuilder(salt="t", key_fn=lambda method, url, headers, content: url.split("?")[0])
+        assert key(kb, "https://h/p?a=1") == key(kb, "https://h/p?a=2")
