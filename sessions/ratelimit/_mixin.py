@@ -1,0 +1,256 @@
+"""``RatelimitMixin``: limit every wire attempt of a ``Session`` / ``AsyncSession``.
+
+    class Session(RatelimitMixin, sessions.Session): ...
+    Session(backend="memory", type="slidingwindow", window=1, limit=10, per_host=True)
+
+It overrides the per-attempt hook (``_send_wire`` / ``_asend_wire``, see docs/ARCHITECTURE.md), so a cache
+hit never consumes quota while every retry and redirect hop does. Before each attempt it *reserves* the
+earliest slot for the request's key in the storage (one atomic decision) and sleeps once until then: no
+polling, waiters served in order. A ``429``/``503`` response carrying ``Retry-After``, ``RateLimit-Reset`` or
+``X-RateLimit-Reset`` pauses the key in the storage, so every worker and process sharing it backs off.
+
+Options (flat keywords, or in ``ratelimit_options=`` / ``ratelimit=`` dicts, which win over shared ones):
+
+* algorithm: ``type=`` (aliases ``algorithm``, ``ratelimit``/``rate_limit`` when a string, ``limiter``,
+  ``ratelimiter``, ``limitertype``) with its parameters ``limit``, ``window``, ``period``, ``burst``,
+  ``capacity``, ``fill_rate``, ``leak_rate``; or ``rate="5/2s"`` (a ``Rate``; sliding window unless a type
+  is given).
+* ``backend`` ("memory", "sqlite", "redis"), ``key`` (prefix, "Session"), ``conn``, ``db``, Redis
+  connection options, ``cache_timeout`` (accepted; state is kept exactly as long as it matters, never cut).
+* ``per_host`` (False), ``per_endpoint`` (True), ``key_fn`` (``key_fn(call) -> str`` overrides both; the
+  call has ``method``, ``url``, ``host``, ``endpoint``, ``headers``). Keys are ``"{key}:{scope}"``.
+* ``raise_errors`` (False): raise ``RateLimitExceeded`` instead of waiting.
+* ``server_feedback`` (True): pause keys on 429/503 hints (capped at ``MAX_SERVER_PAUSE`` seconds).
+* ``sleep_duration``: accepted for compatibility and ignored — waits are computed, not polled.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from sessions._exceptions import ImpossibleRequest, RateLimitExceeded
+from sessions._options import take_options
+
+from ._algorithms import AlgorithmParams, Decision, algorithm_name, make_params
+from ._rate import Rate
+from ._storage import Storage, open_storage
+
+__all__ = ["MAX_SERVER_PAUSE", "RatelimitMixin", "server_pause"]
+
+MAX_SERVER_PAUSE: Final = 3600.0
+"""Longest pause taken from a server's hint: a bogus ``Retry-After: 99999999`` must not stall a job."""
+
+_ALGORITHM_ALIASES: Final = (
+    "type",
+    "algorithm",
+    "ratelimit",
+    "rate_limit",
+    "limiter",
+    "ratelimiter",
+    "limitertype",
+)
+_PARAM_NAMES: Final = frozenset({"limit", "window", "period", "burst", "capacity", "fill_rate", "leak_rate"})
+# "ratelimit" is not claimed here: as a dict it is the options group (take_options merges it); as a string
+# it is an algorithm alias, popped before take_options sees it.
+_OWN: Final = frozenset(
+    {*(set(_ALGORITHM_ALIASES) - {"ratelimit"}), *_PARAM_NAMES, "rate", "per_host", "per_endpoint", "key_fn", "raise_errors"}
+    | {"server_feedback", "sleep_duration", "clock"}
+)
+_REDIS_NAMES: Final = frozenset(
+    {"async_conn", "url", "host", "port", "username", "password", "ssl", "ssl_ca_certs", "ssl_certfile"}
+    | {"ssl_keyfile", "ssl_cert_reqs", "ssl_check_hostname", "socket_timeout", "socket_connect_timeout"}
+    | {"dbfilename", "maxmemory", "maxmemory_policy", "unix_socket", "server_binary", "decode_responses"}
+    | {"protocol", "use_client_clock"}
+)
+_SHARED: Final = frozenset({"backend", "key", "cache_timeout", "conn", "db"} | _REDIS_NAMES)
+_FEEDBACK_STATUSES: Final = frozenset({429, 503})
+
+
+class RatelimitMixin:
+    """Rate-limit each wire attempt of the session it is mixed into (see the module docstring)."""
+
+    ratelimit_params: AlgorithmParams
+    ratelimit_storage: Storage
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        algorithm = kwargs.pop("ratelimit") if isinstance(kwargs.get("ratelimit"), str) else None
+        options = take_options(kwargs, "ratelimit", _OWN, _SHARED)
+        if algorithm is not None:
+            options.setdefault("ratelimit", algorithm)
+        self.ratelimit_params = _params_from(options)
+        self._ratelimit_prefix = str(options.get("key", "Session"))
+        self._ratelimit_scope = _scope_function(options)
+        self._ratelimit_raise = bool(options.get("raise_errors", False))
+        self._ratelimit_feedback = bool(options.get("server_feedback", True))
+        self.ratelimit_storage = open_storage(**_storage_options(options))
+        try:
+            super().__init__(*args, **kwargs)
+        except BaseException:
+            self.ratelimit_storage.close()
+            raise
+
+    # -- the hooks ------------------------------------------------------------------------------------------
+
+    def _send_wire(self, call: Any) -> Any:
+        key = self.ratelimit_key(call)
+        mode = self._ratelimit_check(key)
+        decision = self._ratelimit_granted(
+            key, self.ratelimit_storage.apply(key, self.ratelimit_params, 1, mode)
+        )
+        if decision.delay > 0:
+            getattr(self, "_sleep", time.sleep)(decision.delay)
+        response = super()._send_wire(call)  # type: ignore[misc]
+        pause = self._ratelimit_pause_for(response)
+        if pause:
+            self.ratelimit_storage.pause(key, self.ratelimit_params, pause)
+        return response
+
+    async def _asend_wire(self, call: Any) -> Any:
+        key = self.ratelimit_key(call)
+        mode = self._ratelimit_check(key)
+        outcome = await self.ratelimit_storage.aapply(key, self.ratelimit_params, 1, mode)
+        decision = self._ratelimit_granted(key, outcome)
+        if decision.delay > 0:
+            await self._ratelimit_asleep(decision.delay)
+        response = await super()._asend_wire(call)  # type: ignore[misc]
+        pause = self._ratelimit_pause_for(response)
+        if pause:
+            await self.ratelimit_storage.apause(key, self.ratelimit_params, pause)
+        return response
+
+    # -- helpers --------------------------------------------------------------------------------------------
+
+    def ratelimit_key(self, call: Any) -> str:
+        """The storage key limiting ``call``: ``"{key}:{scope}"``."""
+        return f"{self._ratelimit_prefix}:{self._ratelimit_scope(call)}"
+
+    def _ratelimit_check(self, key: str) -> Any:
+        if self.ratelimit_params.max_cost < 1:
+            raise ImpossibleRequest(key, self.ratelimit_params.algorithm, 1, self.ratelimit_params.max_cost)
+        return "try" if self._ratelimit_raise else "reserve"
+
+    def _ratelimit_granted(self, key: str, decision: Decision) -> Decision:
+        if not decision.allowed:
+            raise RateLimitExceeded(key, self.ratelimit_params.algorithm, decision.retry_after)
+        return decision
+
+    async def _ratelimit_asleep(self, seconds: float) -> None:
+        import asyncio
+
+        sleep: Callable[[float], Any] = getattr(self, "_asleep", asyncio.sleep)
+        await sleep(seconds)
+
+    def _ratelimit_pause_for(self, response: Any) -> float:
+        if not self._ratelimit_feedback or response.status_code not in _FEEDBACK_STATUSES:
+            return 0.0
+        return server_pause(response.headers)
+
+    def close(self) -> None:
+        """Close the session, then the rate-limit storage."""
+        try:
+            super().close()  # type: ignore[misc]
+        finally:
+            self.ratelimit_storage.close()
+
+    async def aclose(self) -> None:
+        """Close the session, then the rate-limit storage."""
+        try:
+            await super().aclose()  # type: ignore[misc]
+        finally:
+            await self.ratelimit_storage.aclose()
+
+
+def server_pause(headers: Mapping[str, str], *, now: float | None = None) -> float:
+    """Seconds a server asked us to back off (``Retry-After``, ``RateLimit-Reset``, ``X-RateLimit-Reset``).
+
+    ``Retry-After`` is delta-seconds or an HTTP date; ``RateLimit-Reset`` is delta-seconds (IETF draft);
+    ``X-RateLimit-Reset`` is delta-seconds or, when it looks like one (> 10^9), a Unix timestamp. The
+    largest hint wins, capped at ``MAX_SERVER_PAUSE``; 0.0 when there is none.
+    """
+    wall = time.time() if now is None else now
+    hints = [
+        _delta_or_date(headers.get("retry-after"), wall),
+        _number(headers.get("ratelimit-reset")),
+        _delta_or_epoch(headers.get("x-ratelimit-reset"), wall),
+    ]
+    return min(MAX_SERVER_PAUSE, max(0.0, *hints))
+
+
+def _number(value: str | None) -> float:
+    if value is None:
+        return 0.0
+    try:
+        number = float(value.strip())
+    except ValueError:
+        return 0.0
+    return number if number == number and number > 0 else 0.0  # NaN and negatives mean nothing
+
+
+def _delta_or_date(value: str | None, wall: float) -> float:
+    if value is None:
+        return 0.0
+    number = _number(value)
+    if number or value.strip().replace(".", "", 1).isdigit():
+        return number
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return max(0.0, when.timestamp() - wall)
+
+
+def _delta_or_epoch(value: str | None, wall: float) -> float:
+    number = _number(value)
+    return max(0.0, number - wall) if number > 1e9 else number
+
+
+def _params_from(options: dict[str, Any]) -> AlgorithmParams:
+    """The algorithm parameters from ``type=``/aliases + parameter keywords, or from ``rate=``."""
+    given = [(name, options[name]) for name in _ALGORITHM_ALIASES if options.get(name) is not None]
+    names = {algorithm_name(str(value)) for _, value in given}
+    if len(names) > 1:
+        listed = ", ".join(f"{n}={v!r}" for n, v in given)
+        raise ValueError(f"conflicting rate-limit algorithms: {listed}")
+    algorithm = names.pop() if names else None
+    params = {name: options[name] for name in _PARAM_NAMES if name in options}
+    rate = options.get("rate")
+    if rate is not None:
+        if params:
+            raise ValueError(f"give rate= or the parameters {sorted(params)}, not both")
+        return (rate if isinstance(rate, Rate) else Rate.parse(str(rate))).params(
+            algorithm or "slidingwindow"
+        )
+    return make_params(algorithm or "slidingwindow", **params)
+
+
+def _scope_function(options: dict[str, Any]) -> Callable[[Any], str]:
+    key_fn = options.get("key_fn")
+    if key_fn is not None:
+        if not callable(key_fn):
+            raise ValueError(f"key_fn must be callable, not {key_fn!r}")
+        return lambda call: str(key_fn(call))
+    if options.get("per_host", False):
+        return lambda call: str(call.host)
+    if options.get("per_endpoint", True):
+        return lambda call: str(call.endpoint)
+    return lambda call: "global"
+
+
+def _storage_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments for ``open_storage``: only what the chosen backend understands."""
+    backend = options.get("backend", "memory")
+    name = backend.lower() if isinstance(backend, str) else None
+    picked: dict[str, Any] = {"backend": backend}
+    wanted = {"cache_timeout", "clock"}
+    if name == "sqlite":
+        wanted |= {"db", "conn"}
+    elif name == "redis":
+        wanted |= {"db", "conn"} | _REDIS_NAMES
+        picked["prefix"] = str(options.get("key", "Session"))
+    elif name is None:
+        return picked  # a Storage instance: already configured
+    picked.update({k: v for k, v in options.items() if k in wanted and v is not None})
+    return picked
