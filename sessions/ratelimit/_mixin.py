@@ -56,7 +56,9 @@ _PARAM_NAMES: Final = frozenset({"limit", "window", "period", "burst", "capacity
 # "ratelimit" is not claimed here: as a dict it is the options group (take_options merges it); as a string
 # it is an algorithm alias, popped before take_options sees it.
 _OWN: Final = frozenset(
-    {*(set(_ALGORITHM_ALIASES) - {"ratelimit"}), *_PARAM_NAMES, "rate", "per_host", "per_endpoint", "key_fn", "raise_errors"}
+    (set(_ALGORITHM_ALIASES) - {"ratelimit"})
+    | _PARAM_NAMES
+    | {"rate", "per_host", "per_endpoint", "key_fn", "raise_errors"}
     | {"server_feedback", "sleep_duration", "clock"}
 )
 _REDIS_NAMES: Final = frozenset(
