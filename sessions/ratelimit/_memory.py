@@ -9,7 +9,7 @@ Why it is shaped like this:
   an O(limit) tuple per decision would make large limits slow. Every other state is a small tuple.
 * State is never evicted while live: an entry is dropped only once its TTL says it is indistinguishable from
   empty (peers' size-capped LRUs silently reset limits). Expired entries are ignored when read and swept in
-  bulk once the number of writes since the last sweep exceeds the number of keys — amortised O(1), no timer
+  bulk once the number of writes since the last sweep reaches the number of keys — amortised O(1), no timer
   thread.
 """
 
@@ -55,6 +55,9 @@ class MemoryStorage:
         self._logs: dict[str, _Log] = {}  # sliding-window keys → mutable log
         self._lock = threading.Lock()
         self._writes = 0
+        self._sweep_at = (
+            _MIN_SWEEP  # writes until the next sweep: at least the number of keys (amortised O(1))
+        )
 
     def apply(
         self,
@@ -78,7 +81,7 @@ class MemoryStorage:
             if new is not None:
                 data[key] = (now + ttl, new)
                 self._writes += 1
-                if self._writes > len(data) + _MIN_SWEEP:
+                if self._writes >= self._sweep_at:
                     self._sweep(now)
         return decision
 
@@ -94,7 +97,7 @@ class MemoryStorage:
             if committed:
                 log.expires = now + ttl
                 self._writes += 1
-                if self._writes > len(logs) + len(self._data) + _MIN_SWEEP:
+                if self._writes >= self._sweep_at:
                     self._sweep(now)
         return decision
 
@@ -164,6 +167,7 @@ class MemoryStorage:
         for key in [k for k, log in logs.items() if log.expires <= now]:
             del logs[key]
         self._writes = 0
+        self._sweep_at = max(_MIN_SWEEP, len(data) + len(logs))
 
 
 class _Log:
