@@ -263,7 +263,7 @@ class RedisStorage:
         """EVALSHA; on NOSCRIPT, EVAL (which also puts the script back in the server's cache)."""
         import redis
 
-        client = self._backend.client
+        client: Any = self._backend.client  # execute_command is untyped in redis-py
         try:
             try:
                 return client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
@@ -276,7 +276,7 @@ class RedisStorage:
         """Async `_run`."""
         import redis
 
-        client = self._backend.aclient
+        client: Any = self._backend.aclient
         try:
             try:
                 return await client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)

@@ -35,9 +35,11 @@ local function max(a, b)
   return b
 end
 
--- TTL in ms, rounded up: a key may outlive its state by < 1 ms, never the other way round.
+-- TTL in ms, rounded up plus 1 ms: Redis stamps a key's expiry from its clock truncated to the
+-- millisecond, so without the extra ms a key could vanish up to 1 ms before its state stops mattering.
+-- A key may outlive its state by < 2 ms (harmless: it is then equivalent to empty), never the reverse.
 local function ttl_ms(ticks)
-  return int(math.ceil(ticks / 1000))
+  return int(math.ceil(ticks / 1000) + 1)
 end
 
 -- Write a scalar state with its TTL; a state whose TTL is over is the empty state.
