@@ -84,7 +84,8 @@ def _sigterm_as_interrupt() -> None:
 def fetch(
     ctx: typer.Context,
     urls: Annotated[
-        list[str] | None, typer.Argument(help="URLs to fetch (or use -i / stdin).", show_default=False)
+        list[str] | None,
+        typer.Argument(help="URLs or input files to fetch (or -i FILE, or stdin).", show_default=False),
     ] = None,
     input: Annotated[
         str | None,
@@ -363,7 +364,8 @@ def fetch(
     from sessions_cli.fetch.plan import RunFlags
 
     flags = RunFlags(
-        urls=tuple(urls or ()), input=input, input_format=input_format, stdin_piped=_stdin_piped(urls, input),
+        urls=_urls(urls), inputs=_inputs(urls, input), input_format=input_format,
+        stdin_piped=_stdin_piped(urls, input),
         method=method, params=tuple(params or ()), data=data, json_body=json_body, output=output,
         save_dir=save_dir, journal=journal, resume=resume, callbacks=tuple(callback or ()),
         summary_json=summary_json, refresh=refresh, offline=offline, quiet=quiet, verbose=verbose,
@@ -372,9 +374,23 @@ def fetch(
     raise typer.Exit(int(run_command(_console(ctx), settings, flags, profile)))
 
 
+def _is_file_arg(arg: str) -> bool:
+    """A positional argument names an input file when it is `-` or an existing file, not a URL."""
+    return arg == "-" or ("://" not in arg and Path(arg).is_file())
+
+
+def _urls(args: list[str] | None) -> tuple[str, ...]:
+    return tuple(arg for arg in args or () if not _is_file_arg(arg))
+
+
+def _inputs(args: list[str] | None, path: str | None) -> tuple[str, ...]:
+    files = tuple(arg for arg in args or () if _is_file_arg(arg))
+    return files + ((path,) if path is not None else ())
+
+
 def _stdin_piped(urls: list[str] | None, path: str | None) -> bool:
     if urls or path is not None:
-        return False
+        return False  # URLs or files were named: stdin is not an input
     try:
         return not sys.stdin.isatty()
     except (AttributeError, ValueError):

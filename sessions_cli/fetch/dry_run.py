@@ -45,7 +45,7 @@ def dry_run(plan: FetchPlan, *, console: Console, stdout: IO[str]) -> ExitCode:
         )
     counts: Counter[str] = Counter()
     planned = malformed = 0
-    with InputReader(plan.urls, plan.input, plan.input_format) as reader:
+    with InputReader(plan.urls, plan.inputs, plan.input_format) as reader:
         for item in reader:
             if item.spec is None:
                 malformed += 1

@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 from urllib.parse import urlsplit
@@ -252,49 +252,59 @@ def open_input(path: str) -> IO[str]:
 
 
 class InputReader:
-    """All input items — URL arguments first, then the file or piped stdin — indexed in order.
+    """All input items — URL arguments first, then each file (or piped stdin) — indexed in order.
 
-    The file is opened on `__enter__`, so a missing or unreadable file fails before any
-    request is made (exit code 3); the lines themselves are read lazily.
+    `paths` is one path, a sequence of paths, or None; `-` means stdin. Every file is opened on
+    `__enter__`, so a missing or unreadable file fails before any request is made (exit code 3);
+    the lines themselves are read lazily.
     """
 
-    def __init__(self, urls: Iterable[str], path: str | None, fmt: str = "auto") -> None:
+    def __init__(self, urls: Iterable[str], paths: str | Sequence[str] | None, fmt: str = "auto") -> None:
         if fmt not in FORMATS:
             raise ValueError(f"unknown input format {fmt!r}")
         self._urls = list(urls)
-        self._path = path
+        self._paths = [paths] if isinstance(paths, str) else list(paths or ())
         self._fmt = fmt
-        self._handle: IO[str] | None = None
+        self._handles: list[tuple[str, IO[str]]] = []
 
     def __enter__(self) -> InputReader:
-        if self._path is not None:
-            self._handle = open_input(self._path)
+        try:
+            for path in self._paths:
+                self._handles.append(("stdin" if path == "-" else path, open_input(path)))
+        except InputError:
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        if self._handle is not None:
-            self._handle.close()
+        for _, handle in self._handles:
+            handle.close()
+        self._handles = []
 
     def __iter__(self) -> Iterator[InputItem]:
         count = 0
         for item in parse_stream(self._urls, "plain" if self._fmt == "auto" else self._fmt):
             count += 1
             yield item
-        if self._handle is not None:
-            name = "stdin" if self._path == "-" else str(self._path)
-            yield from parse_stream(_read_lines(self._handle, name), self._fmt, count)
+        for name, handle in self._handles:
+            for item in parse_stream(_read_lines(handle, name), self._fmt, count):
+                count += 1
+                yield item
 
 
-def count_lines(path: str) -> int | None:
-    """Cheap upper bound of the item count of a regular file (for the progress total), else None."""
-    if path == "-":
-        return None
-    try:
-        total, last = 0, b"\n"
-        with open(path, "rb") as handle:
-            while chunk := handle.read(1 << 20):
-                total += chunk.count(b"\n")
-                last = chunk[-1:]
-        return total + (last != b"\n")
-    except OSError:
-        return None
+def count_lines(paths: str | Sequence[str] | None) -> int | None:
+    """Cheap upper bound of the item count of regular files (for the progress total), else None."""
+    total = 0
+    for path in [paths] if isinstance(paths, str) else list(paths or ()):
+        if path == "-":
+            return None
+        try:
+            last = b"\n"
+            with open(path, "rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    total += chunk.count(b"\n")
+                    last = chunk[-1:]
+            total += last != b"\n"
+        except OSError:
+            return None
+    return total

@@ -35,7 +35,7 @@ class RunFlags:
     """The flags of one run that are not configuration (inputs, outputs, modes)."""
 
     urls: tuple[str, ...] = ()
-    input: str | None = None
+    inputs: tuple[str, ...] = ()
     input_format: str = "auto"
     stdin_piped: bool = False
     method: str | None = None
@@ -60,7 +60,7 @@ class FetchPlan:
     """A validated run: what to read, how to send, where to write."""
 
     urls: tuple[str, ...]
-    input: str | None
+    inputs: tuple[str, ...]
     input_format: str
     method: str | None
     headers: list[tuple[str, str]]
@@ -154,7 +154,7 @@ def _cache_options(values: Resolved, flags: RunFlags) -> dict[str, Any] | None:
         options["url"] = values["redis_url"]
     expire = values["expire"]
     if expire is not None:
-        options["expire_after"] = -1 if expire == "never" else parse_duration(expire, "--expire")
+        options["expire_after"] = "never" if expire == "never" else parse_duration(expire, "--expire")
     return options
 
 
@@ -192,7 +192,7 @@ def _output_format(values: Resolved, flags: RunFlags) -> str | None:
 
 
 def _check_inputs(flags: RunFlags) -> None:
-    if not flags.urls and flags.input is None and not flags.stdin_piped:
+    if not flags.urls and not flags.inputs and not flags.stdin_piped:
         raise UsageError("URL", "give URLs as arguments, -i FILE, or pipe them on stdin")
     if flags.data is not None and flags.json_body is not None:
         raise UsageError("--json", "give -d/--data or --json, not both")
@@ -203,7 +203,7 @@ def build_plan(values: Resolved, flags: RunFlags) -> FetchPlan:
     _check_inputs(flags)
     return FetchPlan(
         urls=flags.urls,
-        input=flags.input if flags.input is not None else ("-" if flags.stdin_piped else None),
+        inputs=flags.inputs or (("-",) if flags.stdin_piped else ()),
         input_format=flags.input_format,
         method=flags.method.upper() if flags.method else None,
         headers=parse_headers(values["headers"]),

@@ -253,7 +253,7 @@ def run_fetch(
         session_factory = open_session
     interrupted = False
     with ExitStack() as stack:
-        reader = stack.enter_context(InputReader(plan.urls, plan.input, plan.input_format))
+        reader = stack.enter_context(InputReader(plan.urls, plan.inputs, plan.input_format))
         load_callbacks(plan.callbacks)  # fail on a bad --callback before any request
         outputs = Outputs(plan, stdout, stdout_tty, stack)
         total = _total(plan)
@@ -275,5 +275,5 @@ def run_fetch(
 def _total(plan: FetchPlan) -> int | None:
     if not plan.progress:
         return None
-    from_file = count_lines(plan.input) if plan.input is not None else 0
+    from_file = count_lines(plan.inputs)
     return None if from_file is None else from_file + len(plan.urls)

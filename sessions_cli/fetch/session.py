@@ -13,10 +13,21 @@ from sessions_cli.fetch.plan import FetchPlan
 __all__ = ["open_session", "session_class"]
 
 
+_HOMES = {"CacheMixin": "sessions.cache", "RatelimitMixin": "sessions.ratelimit"}
+
+
 def _mixin(name: str, flag: str) -> type:
+    """The mixin class from `sessions` (or its subpackage while it is not re-exported yet)."""
+    import importlib
+
     import sessions
 
     mixin = getattr(sessions, name, None)
+    if mixin is None:
+        try:
+            mixin = getattr(importlib.import_module(_HOMES[name]), name, None)
+        except ImportError:
+            mixin = None
     if mixin is None:
         raise UsageError(flag, f"this build of sessions has no {name} yet")
     return mixin  # type: ignore[no-any-return]

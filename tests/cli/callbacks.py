@@ -1,0 +1,10 @@
+"""Callbacks used by the CLI tests through `--callback tests.cli.callbacks:NAME`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def echo(response: Any) -> dict[str, Any]:
+    """Put httpbin's echo of the request into the record."""
+    return {"echo": response.json()}
