@@ -45,7 +45,7 @@ _UNITS: Final[dict[str, float]] = {
     "days": 86400.0,
 }
 _PATTERN: Final = re.compile(
-    r"\s*(?P<count>\d+)\s*(?:(?:/|per\s)\s*(?P<number>\d+(?:\.\d*)?|\.\d+)?\s*(?P<unit>[a-z]*))?\s*",
+    r"\s*(?P<count>\d+)\s*(?:(?:/|per\s)\s*(?=\S)(?P<number>\d+(?:\.\d*)?|\.\d+)?\s*(?P<unit>[a-z]*))?\s*",
     re.IGNORECASE,
 )
 

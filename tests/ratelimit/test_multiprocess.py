@@ -1,0 +1,84 @@
+"""Many processes × threads hammering one SQLite key: zero over-admission, from the admission timestamps.
+
+Each decision reads the clock inside its ``BEGIN IMMEDIATE`` transaction, so the clock value a worker saw
+is the admission time of that request (reserve: plus its delay); the workers record it through a clock
+wrapper and the parent checks every window.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import threading
+import time
+from bisect import bisect_left
+from pathlib import Path
+
+import pytest
+
+from sessions.ratelimit import GCRA, AlgorithmParams, SlidingWindow, SQLiteStorage
+
+PROCESSES = 4
+THREADS = 3
+ATTEMPTS = 60
+
+
+def _worker(db: str, params: AlgorithmParams, mode: str, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    seen = threading.local()
+
+    def clock() -> int:
+        seen.now = time.time_ns()
+        return seen.now  # type: ignore[no-any-return]
+
+    store = SQLiteStorage(db=db, clock=clock)
+    admitted: list[int] = []
+    lock = threading.Lock()
+
+    def hammer() -> None:
+        for _ in range(ATTEMPTS):
+            d = store.apply("shared", params, 1, mode)  # type: ignore[arg-type]
+            if d.allowed:
+                with lock:
+                    admitted.append(seen.now + round(d.delay * 1e9))
+
+    threads = [threading.Thread(target=hammer) for _ in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    store.close()
+    queue.put(admitted)
+
+
+def _run(db: Path, params: AlgorithmParams, mode: str) -> list[int]:
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(str(db), params, mode, queue)) for _ in range(PROCESSES)]
+    for p in procs:
+        p.start()
+    admitted = sorted(t for _ in procs for t in queue.get(timeout=120))
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    return admitted
+
+
+def _max_in_window(times: list[int], window: int) -> int:
+    return max((bisect_left(times, t + window) - i for i, t in enumerate(times)), default=0)
+
+
+@pytest.mark.slow
+def test_sliding_window_try_across_processes(tmp_path: Path) -> None:
+    params = SlidingWindow(limit=5, window=0.05)
+    admitted = _run(tmp_path / "rl.db", params, "try")
+    assert len(admitted) >= 5
+    assert _max_in_window(admitted, 50_000_000) <= 5
+
+
+@pytest.mark.slow
+def test_gcra_reserve_across_processes(tmp_path: Path) -> None:
+    params = GCRA(limit=1000, period=1)  # one slot per ms, every request reserves one
+    admitted = _run(tmp_path / "rl.db", params, "reserve")
+    assert len(admitted) == PROCESSES * THREADS * ATTEMPTS
+    gaps = [b - a for a, b in itertools.pairwise(admitted)]
+    assert min(gaps) >= 1_000_000  # never two slots closer than the emission interval
