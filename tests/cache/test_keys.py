@@ -31,11 +31,13 @@ class TestNormaliseUrl:
         n = normalise_url("https://u:pw@h/p?api_key=SECRET&x=1", E, SECRET)
         assert n.for_key == "https://h/p?x=1"
         assert n.stored == f"https://h/p?api_key={REDACTED}&x=1"
-        assert ("api_key", "SECRET") in n.credentials and ("userinfo", "u:pw") in n.credentials
+        assert ("api_key", "SECRET") in n.credentials
+        assert ("userinfo", "u:pw") in n.credentials
 
     def test_ignored(self) -> None:
         n = normalise_url("https://h/p?_t=123&x=1", frozenset({"_t"}), E)
-        assert n.for_key == "https://h/p?x=1" and "123" not in n.stored
+        assert n.for_key == "https://h/p?x=1"
+        assert "123" not in n.stored
 
 
 class TestKeys:
@@ -43,7 +45,8 @@ class TestKeys:
 
     def test_format_and_determinism(self) -> None:
         k = key(self.kb, "https://h/p")
-        assert k.startswith("v1-") and len(k) == 3 + 64
+        assert k.startswith("v1-")
+        assert len(k) == 3 + 64
         assert k == key(KeyBuilder(salt="t"), "https://h/p")
 
     def test_method_matters(self) -> None:
@@ -81,7 +84,9 @@ class TestKeys:
 
     def test_fingerprint_is_salted(self) -> None:
         headers = raw(authorization="Bearer alice")
-        assert key(KeyBuilder(salt="a"), "https://h/", headers) != key(KeyBuilder(salt="b"), "https://h/", headers)
+        assert key(KeyBuilder(salt="a"), "https://h/", headers) != key(
+            KeyBuilder(salt="b"), "https://h/", headers
+        )
 
     def test_json_body_credentials(self) -> None:
         ct = "application/json"
@@ -90,8 +95,12 @@ class TestKeys:
         assert a != b
 
     def test_variant_ignores_credential_values(self) -> None:
-        v1 = self.kb.variant("p", ("accept-language", "authorization"), {"accept-language": "en", "authorization": "x"})
-        v2 = self.kb.variant("p", ("accept-language", "authorization"), {"accept-language": "en", "authorization": "y"})
+        v1 = self.kb.variant(
+            "p", ("accept-language", "authorization"), {"accept-language": "en", "authorization": "x"}
+        )
+        v2 = self.kb.variant(
+            "p", ("accept-language", "authorization"), {"accept-language": "en", "authorization": "y"}
+        )
         v3 = self.kb.variant("p", ("accept-language",), {"accept-language": "fr"})
         assert v1 == v2 != v3
 

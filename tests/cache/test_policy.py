@@ -64,7 +64,8 @@ class TestExpireMode:
 
     def test_response_headers_ignored(self) -> None:
         decision = store(EXPIRE, {"cache-control": "no-store, max-age=5"})
-        assert decision.store and decision.expires == NOW + 60
+        assert decision.store
+        assert decision.expires == NOW + 60
 
     def test_per_request_beats_urls_beats_session(self) -> None:
         settings = CacheSettings.from_options(expire_after=60, urls_expire_after={"example.com/a*": 30})
@@ -121,7 +122,8 @@ class TestHttpMode:
 
     def test_no_cache_stored_but_stale(self) -> None:
         decision = store(HTTP, {"cache-control": "no-cache", "etag": '"x"'})
-        assert decision.store and decision.expires == NOW
+        assert decision.store
+        assert decision.expires == NOW
 
     def test_headers_beat_per_request(self) -> None:
         decision = store(HTTP, {"cache-control": "max-age=10"}, expire_after=999.0, expire_after_given=True)
@@ -145,7 +147,8 @@ class TestHttpMode:
 
     def test_validator_only_is_kept_for_revalidation(self) -> None:
         decision = store(HTTP, {"etag": '"abc"'})
-        assert decision.store and decision.expires == NOW
+        assert decision.store
+        assert decision.expires == NOW
 
 
 class TestLookup:
@@ -186,7 +189,9 @@ class TestLookup:
         assert lookup(HTTP, NOW - 20, response_cache_control=cc) is Lookup.STALE_WHILE_REVALIDATE
 
     def test_must_revalidate_forbids_stale(self) -> None:
-        settings = CacheSettings.from_options(cache_control=True, stale_while_revalidate=True, stale_if_error=True)
+        settings = CacheSettings.from_options(
+            cache_control=True, stale_while_revalidate=True, stale_if_error=True
+        )
         cc = "max-age=1, must-revalidate"
         assert lookup(settings, NOW - 1, response_cache_control=cc) is Lookup.REVALIDATE
         assert lookup(settings, NOW - 1, response_cache_control=cc, request=Directives(max_stale=-1)) is (
@@ -205,7 +210,9 @@ class TestStaleIfError:
         assert p.stale_on_error_ok(ten, expires=NOW - 9, response_cache_control="", now=NOW)
         assert not p.stale_on_error_ok(ten, expires=NOW - 11, response_cache_control="", now=NOW)
 
-    @pytest.mark.parametrize(("status", "error"), [(429, True), (500, True), (503, True), (404, False), (200, False)])
+    @pytest.mark.parametrize(
+        ("status", "error"), [(429, True), (500, True), (503, True), (404, False), (200, False)]
+    )
     def test_error_statuses(self, status: int, error: bool) -> None:
         assert p.is_error_status(status) is error
 
@@ -219,7 +226,9 @@ class TestDirectivesAndRevalidation:
         assert p.request_directives(None).plain
         assert p.request_directives(None, "no-cache").no_cache
         d = p.request_directives("max-stale, only-if-cached, no-store")
-        assert d.max_stale == -1 and d.only_if_cached and d.no_store
+        assert d.max_stale == -1
+        assert d.only_if_cached
+        assert d.no_store
 
     def test_conditional_headers(self) -> None:
         assert p.conditional_headers({"etag": '"a"', "last-modified": "x"}) == {
@@ -234,7 +243,8 @@ class TestDirectivesAndRevalidation:
         merged = dict(p.merge_not_modified(stored, fresh))
         assert merged[b"Content-Length"] == b"10"
         assert merged[b"cache-control"] == b"max-age=99"
-        assert b"Cache-Control" not in merged and merged[b"date"] == b"d"
+        assert b"Cache-Control" not in merged
+        assert merged[b"date"] == b"d"
 
     def test_bad_windows_rejected(self) -> None:
         with pytest.raises(ConfigurationError):

@@ -25,7 +25,18 @@ def entry(**kw: object) -> CachedEntry:
 def test_round_trip() -> None:
     original = entry(expires=99.25)
     back = loads(dumps(original))
-    for name in ("key", "method", "url", "status", "headers", "content", "created_at", "expires", "vary", "kind"):
+    for name in (
+        "key",
+        "method",
+        "url",
+        "status",
+        "headers",
+        "content",
+        "created_at",
+        "expires",
+        "vary",
+        "kind",
+    ):
         assert getattr(back, name) == getattr(original, name)
     assert back.request_headers == [("accept", "*/*")]
 
@@ -36,7 +47,8 @@ def test_vary_index_kind() -> None:
 
 def test_is_plain_msgpack_with_version() -> None:
     row = msgpack.unpackb(dumps(entry()), raw=False)
-    assert row[0] == FORMAT_VERSION and row[7] == b"\x00body\xff"
+    assert row[0] == FORMAT_VERSION
+    assert row[7] == b"\x00body\xff"
 
 
 @pytest.mark.parametrize(

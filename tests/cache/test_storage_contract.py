@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -12,7 +13,9 @@ from sessions.cache.storage import CacheStorage, StorageLimits
 from .conftest import MakeStorage
 
 
-def entry(key: str = "v1-a", *, url: str = "https://h/a", body: bytes = b"x" * 100, **kw: object) -> CachedEntry:
+def entry(
+    key: str = "v1-a", *, url: str = "https://h/a", body: bytes = b"x" * 100, **kw: object
+) -> CachedEntry:
     fields: dict[str, object] = {
         "key": key, "method": "GET", "url": url, "status": 200, "headers": [(b"etag", b'"1"')],
         "content": body, "created_at": time.time(), "expires": time.time() + 60,
@@ -27,7 +30,9 @@ class TestSync:
         assert s.get("v1-a") is None
         s.set(entry(), None)
         got = s.get("v1-a")
-        assert got is not None and got.content == b"x" * 100 and got.headers == [(b"etag", b'"1"')]
+        assert got is not None
+        assert got.content == b"x" * 100
+        assert got.headers == [(b"etag", b'"1"')]
 
     def test_replace(self, make_storage: MakeStorage) -> None:
         s = make_storage()
@@ -49,8 +54,10 @@ class TestSync:
         s.set(entry("v1-idx", status=0, kind=VARY_INDEX, body=b""), None)
         infos = {i.key: i for i in s.infos()}
         assert set(infos) == {"v1-a", "v1-b"}  # Vary indexes are not listed
-        assert infos["v1-b"].is_expired() and not infos["v1-a"].is_expired()
-        assert s.count() == 2 and s.size() > 200
+        assert infos["v1-b"].is_expired()
+        assert not infos["v1-a"].is_expired()
+        assert s.count() == 2
+        assert s.size() > 200
         assert s.delete_expired() == 1
         assert s.delete(["v1-a", "missing"]) == 1
         assert s.count() == 0
@@ -62,7 +69,8 @@ class TestSync:
         mine.set(entry(), None)
         other.set(entry(), None)
         mine.clear()
-        assert mine.get("v1-a") is None and other.get("v1-a") is not None
+        assert mine.get("v1-a") is None
+        assert other.get("v1-a") is not None
         other.clear()
 
     def test_max_entries_lru(self, make_storage: MakeStorage) -> None:
@@ -72,7 +80,9 @@ class TestSync:
         s.set(entry("v1-2"), None)
         time.sleep(0.002)
         s.set(entry("v1-3"), None)
-        assert s.get("v1-1") is None and s.get("v1-2") is not None and s.get("v1-3") is not None
+        assert s.get("v1-1") is None
+        assert s.get("v1-2") is not None
+        assert s.get("v1-3") is not None
         assert s.count() == 2
 
     def test_max_bytes(self, make_storage: MakeStorage) -> None:
@@ -81,7 +91,8 @@ class TestSync:
             s.set(entry(f"v1-{i}", body=b"y" * 1000), None)
             time.sleep(0.002)
         assert s.size() <= 2500
-        assert s.get("v1-9") is not None and s.get("v1-0") is None
+        assert s.get("v1-9") is not None
+        assert s.get("v1-0") is None
 
     def test_corrupt_entry_is_a_miss(self, make_storage: MakeStorage, backend: str) -> None:
         s = make_storage()
@@ -107,7 +118,8 @@ class TestAsync:
         assert await s.aget("v1-a") is None
         await s.aset(entry(), None)
         got = await s.aget("v1-a")
-        assert got is not None and got.content == b"x" * 100
+        assert got is not None
+        assert got.content == b"x" * 100
         assert await s.adelete(["v1-a"]) == 1
         await s.aset(entry(), None)
         await s.aclear()
@@ -118,8 +130,9 @@ class TestAsync:
         try:
             for i in range(6):
                 await s.aset(entry(f"v1-{i}"), None)
-                time.sleep(0.002)
+                await asyncio.sleep(0.002)
             assert s.count() == 3
-            assert await s.aget("v1-5") is not None and await s.aget("v1-0") is None
+            assert await s.aget("v1-5") is not None
+            assert await s.aget("v1-0") is None
         finally:
             await s.aclose()
