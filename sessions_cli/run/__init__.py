@@ -9,10 +9,9 @@ Modules: `source` (YAML + line map), `validate` → `model` (checked before anyt
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
-if TYPE_CHECKING:
-    import typer
+import typer  # module level: Typer evaluates the command's string annotations in this namespace
 
 __all__ = ["register"]
 
@@ -32,7 +31,6 @@ Exit codes: 0 all passed; 1 transport errors; 2 usage error;
 
 def register(app: typer.Typer) -> None:
     """Add the `run` command to the `sessions` Typer app."""
-    import typer
 
     @app.command("run", help=RUN_HELP, no_args_is_help=True)
     def run(

@@ -69,7 +69,7 @@ def _writer(recipe: Recipe, request: RunRequest, stdout: IO[bytes], out_console:
 
 def _report_invalid(exc: RecipeInvalid, console: Console) -> int:
     for error in exc.errors:
-        console.print(f"[red]error[/red] {_escape(str(error))}")
+        console.print(f"[red]error[/red] {_escape(str(error))}", soft_wrap=True)
     console.print(f"[red]{len(exc.errors)} problem(s); nothing was sent.[/red]")
     return int(RunExit.INVALID)
 

@@ -468,9 +468,10 @@ def _step(c: _Checker, value: Any, position: int) -> Step | None:
     )
 
 
-def _steps(c: _Checker, value: Any) -> tuple[Step, ...]:
+def _steps(c: _Checker, value: Any, present: bool) -> tuple[Step, ...]:
     if value is None:
-        c.fail("steps", "a recipe needs at least one step")
+        if present:  # a missing key is already reported by the top-level check
+            c.fail("steps", "a recipe needs at least one step")
         return ()
     if not c.typed(value, "steps", list, "a list of steps"):
         return ()
@@ -597,7 +598,7 @@ def build_recipe(
         session=_session(c, data.get("session")),
         variables=variables,
         env=env,
-        steps=_steps(c, data.get("steps")),
+        steps=_steps(c, data.get("steps"), "steps" in data),
         callbacks=_callbacks(c, data.get("callbacks")),
         output=_output(c, data.get("output")),
     )

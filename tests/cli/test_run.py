@@ -91,7 +91,7 @@ def test_invalid_recipe_exits_3_and_sends_nothing(
     )
     result = CliRunner().invoke(app, ["run", str(recipe)])
     assert result.exit_code == 3
-    assert f"{recipe}:3: steps[1].request: undefined variable 'undefined_thing'" in result.stderr
+    assert f"{recipe}:3: steps[1].request.url: undefined variable 'undefined_thing'" in result.stderr
     assert len(httpbin.arrivals) == 0
 
 
