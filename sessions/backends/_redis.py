@@ -41,6 +41,7 @@ import contextlib
 import os
 import threading
 import weakref
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -269,7 +270,7 @@ class RedisBackend:
         self.options = options or RedisOptions()
         self.server: TemporaryRedisServer | None = None
         self._owned_async: bool = self.options.async_conn is None
-        self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, redis.asyncio.Redis] = (
+        self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClient] = (
             weakref.WeakKeyDictionary()
         )
         self._lock = threading.Lock()
@@ -295,10 +296,10 @@ class RedisBackend:
             return self.options.conn  # type: ignore[no-any-return]
         loop = asyncio.get_running_loop()
         with self._lock:
-            client = self._aclients.get(loop)
-            if client is None:
-                client = self._aclients[loop] = self._make_async()
-            return client
+            entry = self._aclients.get(loop)
+            if entry is None:
+                entry = self._aclients[loop] = _LoopClient(self._make_async())
+            return entry.client
 
     def ping(self) -> None:
         """PING the server with the sync client; `BackendUnavailable` with a fix if it fails."""
@@ -484,18 +485,53 @@ class RedisBackend:
         """Close async clients bound to other loops, from outside those loops."""
         clients = list(self._aclients.items())
         self._aclients.clear()
-        for loop, client in clients:
+        for loop, entry in clients:
             if loop.is_closed():
-                continue  # nothing can run there any more; its sockets go with the loop
+                continue  # its shutdown already closed the client (see _LoopClient)
             if loop.is_running() and _running_loop() is not loop:
-                future = asyncio.run_coroutine_threadsafe(client.aclose(), loop)
+                future = asyncio.run_coroutine_threadsafe(entry.aclose(), loop)
                 with contextlib.suppress(Exception):
                     future.result(timeout=5)
             elif loop.is_running():
-                _pending_closes.add(task := loop.create_task(client.aclose()))
+                _pending_closes.add(task := loop.create_task(entry.aclose()))
                 task.add_done_callback(_pending_closes.discard)
             else:
-                loop.run_until_complete(client.aclose())
+                loop.run_until_complete(entry.aclose())
+
+
+class _LoopClient:
+    """An async client bound to one event loop, closed together with that loop at the latest.
+
+    A pool's sockets belong to the loop that opened them; once the loop is closed they can no
+    longer be closed cleanly (asyncio then warns "unclosed transport" / "loop is closed"). So
+    next to each client we park an async generator on the loop: ``asyncio.run`` (and
+    ``asyncio.Runner``, pytest-asyncio) finalise pending async generators before closing the
+    loop, and the generator's ``finally`` closes the client there. An explicit `aclose()` just
+    does the same earlier.
+    """
+
+    __slots__ = ("_closer", "client")
+
+    def __init__(self, client: redis.asyncio.Redis) -> None:
+        self.client = client
+        self._closer = _close_at_loop_shutdown(client)
+        # Calling __anext__ registers the generator with the running loop's asyncgen hooks;
+        # one synchronous step runs it to its ``yield`` without needing an ``await`` here.
+        step = self._closer.__anext__()
+        with contextlib.suppress(StopIteration):
+            step.send(None)
+
+    async def aclose(self) -> None:
+        """Close the client now (runs the generator's ``finally``)."""
+        await self._closer.aclose()
+
+
+async def _close_at_loop_shutdown(client: redis.asyncio.Redis) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            await client.aclose()
 
 
 # ---------------------------------------------------------------------- sharing

@@ -121,6 +121,8 @@ class RedisStorage:
     """
 
     name = "redis"
+    unit = US
+    """Ticks per second of this storage's arithmetic (µs; memory and SQLite use ns)."""
 
     def __init__(
         self,
