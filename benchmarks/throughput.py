@@ -1,0 +1,419 @@
+"""Batch GET throughput: our batch engine against raw aiohttp and raw httpx, in ONE run.
+
+    python benchmarks/throughput.py                     # 5000 GETs, 32 in flight, median of 3, default loop
+    python benchmarks/throughput.py --uvloop            # every contender on uvloop
+    python benchmarks/throughput.py --n 20000 --repeat 5 --only aiohttp,ours-async
+
+Server: a local nginx (``benchmarks/_servers.py``: Debian's nginx, installed with apt-get if missing, one worker,
+keep-alive, access log off, a 52-byte JSON body for every path); falls back to the embedded httpbin, saying so.
+
+Contenders (each gets a fresh client/pool per repetition; connection set-up is inside the timed block for all;
+client construction is outside it):
+
+* ``aiohttp``       raw aiohttp: ``concurrency`` workers pulling URLs from one iterator, ``TCPConnector(limit=c)``
+* ``httpx-async``   raw ``httpx.AsyncClient``: ``asyncio.gather`` over all URLs with a ``Semaphore(c)``
+* ``httpx-sync``    ``httpx.Client`` sequential (c = 1)
+* ``ours-async``    ``await sessions.AsyncSession().requests(urls, concurrency=c, progress=False)``
+* ``ours-sync``     ``sessions.Session().requests(urls, concurrency=c, progress=False)``
+
+Fairness: a warm-up round (every contender once, on min(n, 1000) URLs), then ``--repeat`` rounds in rotated
+order; the median is reported. Every async contender runs under the same event loop policy: asyncio's default
+(``--uvloop``: ``uvloop.EventLoopPolicy`` is installed process-wide, so loops created by our sync Session's loop
+thread are uvloop too). The loop class each contender actually ran on is recorded during warm-up.
+
+Besides req/s (wall clock), the script reports process CPU µs per request (all threads; nginx excluded): on a
+shared 2-core VM other processes steal CPU and move req/s by ±20 %, while CPU per request stays steady. Ratios are
+given for both. Results go to ``benchmarks/results/throughput.json`` with the machine info.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, _ROOT)
+
+import aiohttp  # noqa: E402
+import httpx  # noqa: E402
+
+from benchmarks._servers import BenchServer, bench_server, exit_on_sigterm  # noqa: E402
+
+Timing = tuple[float, float]  # (wall seconds, process CPU seconds)
+TARGET_VS_AIOHTTP = 0.8
+TARGET_VS_HTTPX = 4.0
+
+
+class Clock:
+    """Wall and process CPU time of a block; ``.result = (wall_s, cpu_s)``."""
+
+    def __enter__(self) -> Clock:
+        self._w, self._c = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.result = (time.perf_counter() - self._w, time.process_time() - self._c)
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+def _loop_name() -> str:
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return "no running loop"
+    return f"{type(loop).__module__.split('.')[0]}.{type(loop).__name__}"
+
+
+# ---------------------------------------------------------------------------------------------- contenders
+
+
+async def _raw_aiohttp(urls: list[str], c: int, seen: list[str]) -> Timing:
+    seen.append(_loop_name())
+    it = iter(urls)
+    errors = 0
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=c)) as s:
+
+        async def worker() -> None:
+            nonlocal errors
+            for u in it:
+                async with s.get(u) as r:
+                    await r.read()
+                    errors += r.status != 200
+
+        with Clock() as clk:
+            await asyncio.gather(*[worker() for _ in range(c)])
+    if errors:
+        raise BenchError(f"{errors} non-200 responses")
+    return clk.result
+
+
+async def _raw_httpx_async(urls: list[str], c: int, seen: list[str]) -> Timing:
+    seen.append(_loop_name())
+    sem = asyncio.Semaphore(c)
+    errors = 0
+    limits = httpx.Limits(max_connections=c, max_keepalive_connections=c)
+    async with httpx.AsyncClient(limits=limits) as client:
+
+        async def one(u: str) -> None:
+            nonlocal errors
+            async with sem:
+                r = await client.get(u)
+                errors += r.status_code != 200
+
+        with Clock() as clk:
+            await asyncio.gather(*[one(u) for u in urls])
+    if errors:
+        raise BenchError(f"{errors} non-200 responses")
+    return clk.result
+
+
+def _httpx_sync(urls: list[str], c: int, seen: list[str]) -> Timing:
+    seen.append("sync (no loop)")
+    errors = 0
+    with httpx.Client() as client:
+        with Clock() as clk:
+            for u in urls:
+                errors += client.get(u).status_code != 200
+    if errors:
+        raise BenchError(f"{errors} non-200 responses")
+    return clk.result
+
+
+def _check_ours(results: Any, n: int) -> None:
+    results = list(results)
+    if len(results) != n:
+        raise BenchError(f"got {len(results)} results for {n} URLs")
+    bad = [r for r in results if getattr(r, "status_code", None) != 200]
+    if bad:
+        first = bad[0]
+        raise BenchError(f"{len(bad)} results are not 200; first: {getattr(first, 'exception', first)!r}")
+
+
+def _loop_probe(seen: list[str]) -> Callable[[Any], None]:
+    """A callback recording the loop our engine runs callbacks on (warm-up only; costs nothing in timed runs)."""
+
+    def probe(_response: Any) -> None:
+        if not seen:
+            seen.append(_loop_name())
+
+    return probe
+
+
+async def _ours_async(urls: list[str], c: int, seen: list[str], warm: bool) -> Timing:
+    from sessions import AsyncSession
+
+    if warm:
+        seen.append(_loop_name())
+    async with AsyncSession() as s:
+        with Clock() as clk:
+            results = await s.requests(urls, concurrency=c, progress=False)
+    _check_ours(results, len(urls))
+    return clk.result
+
+
+def _ours_sync(urls: list[str], c: int, seen: list[str], warm: bool) -> Timing:
+    from sessions import Session
+
+    with Session() as s:
+        kw: dict[str, Any] = {"callbacks": [_loop_probe(seen)]} if warm else {}
+        with Clock() as clk:
+            results = s.requests(urls, concurrency=c, progress=False, **kw)
+    _check_ours(results, len(urls))
+    return clk.result
+
+
+def ours_status() -> tuple[bool, bool, str]:
+    """(async available, sync available, note)."""
+    try:
+        import sessions
+    except Exception as exc:  # noqa: BLE001
+        return False, False, f"`import sessions` failed: {exc!r}"
+    a = hasattr(getattr(sessions, "AsyncSession", None), "requests")
+    s = hasattr(getattr(sessions, "Session", None), "requests")
+    missing = [name for name, ok in (("AsyncSession.requests", a), ("Session.requests", s)) if not ok]
+    return a, s, ("" if not missing else f"not implemented yet: {', '.join(missing)} (skipped)")
+
+
+# ---------------------------------------------------------------------------------------------- harness
+
+
+@dataclass
+class Contender:
+    key: str
+    label: str
+    run: Callable[[list[str], bool], Timing]  # (urls, warm-up?) -> timing
+    n: int
+    rps: list[float] = field(default_factory=list)
+    cpu_us: list[float] = field(default_factory=list)
+    loops: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def median_rps(self) -> float | None:
+        return statistics.median(self.rps) if self.rps and not self.error else None
+
+    @property
+    def median_cpu(self) -> float | None:
+        return statistics.median(self.cpu_us) if self.cpu_us and not self.error else None
+
+
+def build_contenders(a: argparse.Namespace, base: str) -> tuple[list[Contender], list[str]]:
+    c = a.concurrency
+    arun = asyncio.run  # the policy (default or uvloop) decides the loop class
+    notes: list[str] = []
+    ca: list[Contender] = []
+
+    def add(key: str, label: str, fn: Callable[[list[str], bool, list[str]], Timing], n: int) -> None:
+        cont = Contender(key, label, lambda urls, warm: fn(urls, warm, cont.loops), n)
+        ca.append(cont)
+
+    add("aiohttp", "raw aiohttp (worker pool)", lambda u, w, s: arun(_raw_aiohttp(u, c, s if w else [])), a.n)
+    add("httpx-async", "raw httpx.AsyncClient (gather+sem)",
+        lambda u, w, s: arun(_raw_httpx_async(u, c, s if w else [])), a.slow_n or a.n)
+    add("httpx-sync", "httpx.Client sequential", lambda u, w, s: _httpx_sync(u, 1, s if w else []), a.slow_n or a.n)
+    has_async, has_sync, note = ours_status()
+    if note:
+        notes.append(f"ours: {note}")
+    if has_async:
+        add("ours-async", "ours AsyncSession.requests", lambda u, w, s: arun(_ours_async(u, c, s, w)), a.n)
+    if has_sync:
+        add("ours-sync", "ours Session.requests", lambda u, w, s: _ours_sync(u, c, s, w), a.n)
+    if a.only:
+        keep = set(a.only.split(","))
+        ca = [x for x in ca if x.key in keep]
+    return ca, notes
+
+
+def run_all(conts: list[Contender], base: str, a: argparse.Namespace) -> None:
+    urls_for = {n: [f"{base}/get?i={i}" for i in range(n)] for n in {x.n for x in conts}}
+    warm_n = min(a.n, 1000)
+    warm_urls = [f"{base}/get?warm={i}" for i in range(warm_n)]
+    print(f"warm-up: each contender once on {warm_n} URLs", file=sys.stderr)
+    for x in conts:
+        try:
+            x.run(warm_urls, True)
+        except Exception as exc:  # noqa: BLE001 - report and go on with the others
+            x.error = f"{type(exc).__name__}: {exc}"
+            print(f"  {x.key}: FAILED in warm-up: {x.error}", file=sys.stderr)
+    live = [x for x in conts if not x.error]
+    for r in range(a.repeat):
+        order = live[r % len(live):] + live[: r % len(live)] if live else []
+        print(f"round {r + 1}/{a.repeat}: " + " ".join(x.key for x in order), file=sys.stderr)
+        for x in order:
+            if x.error:
+                continue
+            try:
+                wall, cpu = x.run(urls_for[x.n], False)
+            except Exception as exc:  # noqa: BLE001
+                x.error = f"{type(exc).__name__}: {exc}"
+                print(f"  {x.key}: FAILED: {x.error}", file=sys.stderr)
+                continue
+            x.rps.append(x.n / wall)
+            x.cpu_us.append(cpu / x.n * 1e6)
+            print(f"  {x.key:12s} {x.n / wall:9.0f} req/s  {cpu / x.n * 1e6:7.1f} CPU µs/req", file=sys.stderr)
+
+
+def ratios(conts: list[Contender]) -> dict[str, dict[str, float | None]]:
+    by = {x.key: x for x in conts}
+    out: dict[str, dict[str, float | None]] = {}
+    for ours in ("ours-async", "ours-sync"):
+        if ours not in by:
+            continue
+        o = by[ours]
+        for ref in ("aiohttp", "httpx-async"):
+            if ref not in by:
+                continue
+            rf = by[ref]
+            rps = (o.median_rps / rf.median_rps) if o.median_rps and rf.median_rps else None
+            cpu = (rf.median_cpu / o.median_cpu) if o.median_cpu and rf.median_cpu else None
+            out[f"{ours} / {ref}"] = {"req_s": rps, "cpu": cpu}
+    return out
+
+
+def machine_info(server: BenchServer, a: argparse.Namespace) -> dict[str, Any]:
+    def ver(dist: str) -> str | None:
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    cpu_model = None
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu_model = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), None)
+    except OSError:
+        pass
+    try:
+        commit = subprocess.run(["git", "-C", _ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, timeout=5).stdout.strip() or None
+    except Exception:  # noqa: BLE001
+        commit = None
+    try:
+        import sessions
+
+        sessions_version = getattr(sessions, "__version__", None) or ver("sessions")
+    except Exception:  # noqa: BLE001
+        sessions_version = None
+    import importlib.util
+
+    return {
+        "cpu_count": os.cpu_count(),
+        "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "cpu_model": cpu_model,
+        "platform": platform.platform(),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "versions": {d: ver(d) for d in ("httpx", "httpcore", "aiohttp", "uvloop", "anyio", "h11", "yarl",
+                                          "multidict", "sniffio")},
+        "sniffio_importable": importlib.util.find_spec("sniffio") is not None,
+        "sessions": {"version": sessions_version, "git_commit": commit},
+        "server": {"name": server.name, "detail": server.detail, "url": server.base_url},
+        "loop_policy": "uvloop.EventLoopPolicy (all contenders)" if a.uvloop else "asyncio default (all contenders)",
+        "loadavg_start": list(os.getloadavg()),
+    }
+
+
+def report(conts: list[Contender], notes: list[str], info: dict[str, Any], a: argparse.Namespace) -> dict[str, Any]:
+    print()
+    print(f"server: {info['server']['name']} ({info['server']['detail']}) at {info['server']['url']}")
+    print(f"machine: {info['cpu_count']} CPUs ({info['cpu_model']}), {info['python']}, "
+          f"httpx {info['versions']['httpx']}, httpcore {info['versions']['httpcore']}, "
+          f"aiohttp {info['versions']['aiohttp']}, uvloop {info['versions']['uvloop']}, "
+          f"sniffio importable: {info['sniffio_importable']}")
+    print(f"loop: {info['loop_policy']}; n={a.n} (slow contenders: {a.slow_n or a.n}), concurrency={a.concurrency}, "
+          f"median of {a.repeat} (after warm-up), interleaved; loadavg at start {info['loadavg_start'][0]:.2f}, "
+          f"end {info['loadavg_end'][0]:.2f}")
+    print()
+    print(f"{'contender':36s} {'req/s':>9s} {'CPU µs/req':>11s}  {'loop':30s} samples req/s")
+    for x in conts:
+        loops = ",".join(sorted(set(x.loops))) or "-"
+        if x.error:
+            print(f"{x.label:36s} {'FAILED':>9s} {'':>11s}  {loops:30s} {x.error}")
+        else:
+            print(f"{x.label:36s} {x.median_rps or 0:9.0f} {x.median_cpu or 0:11.1f}  {loops:30s} "
+                  + " ".join(f"{v:.0f}" for v in x.rps))
+    for nt in notes:
+        print(f"note: {nt}")
+    rat = ratios(conts)
+    if rat:
+        print()
+        print(f"{'ratio':32s} {'req/s':>7s} {'CPU/req':>8s}  target")
+        for k, v in rat.items():
+            target = TARGET_VS_AIOHTTP if k.endswith("/ aiohttp") else TARGET_VS_HTTPX
+            r, cp = v["req_s"], v["cpu"]
+            verdict = "-" if r is None else ("PASS" if r >= target else "BELOW")
+            print(f"{k:32s} {r or 0:7.2f}x {cp or 0:7.2f}x  >= {target}x {verdict}")
+    result = {
+        "benchmark": "throughput",
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join([os.path.relpath(sys.argv[0], _ROOT)] + sys.argv[1:]),
+        "params": {"n": a.n, "slow_n": a.slow_n or a.n, "concurrency": a.concurrency, "repeat": a.repeat,
+                   "uvloop": a.uvloop},
+        "machine": info,
+        "contenders": {
+            x.key: {"label": x.label, "n": x.n, "median_req_s": x.median_rps, "median_cpu_us_per_req": x.median_cpu,
+                    "samples_req_s": x.rps, "samples_cpu_us_per_req": x.cpu_us, "loops": sorted(set(x.loops)),
+                    "error": x.error}
+            for x in conts
+        },
+        "ratios": rat,
+        "targets": {"ours / aiohttp": TARGET_VS_AIOHTTP, "ours / httpx-async": TARGET_VS_HTTPX},
+        "notes": notes,
+    }
+    return result
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n", type=int, default=5000, help="GETs per contender per repetition (default 5000)")
+    p.add_argument("--concurrency", "-c", type=int, default=32, help="requests in flight (default 32)")
+    p.add_argument("--repeat", type=int, default=3, help="timed repetitions; the median is reported (default 3)")
+    p.add_argument("--uvloop", action="store_true", help="run every async contender on uvloop")
+    p.add_argument("--slow-n", type=int, default=None,
+                   help="GETs for the slow httpx contenders (default: --n); req/s stay comparable")
+    p.add_argument("--only", default=None,
+                   help="comma-separated subset of aiohttp,httpx-async,httpx-sync,ours-async,ours-sync")
+    p.add_argument("--server", choices=["nginx", "httpbin"], default="nginx")
+    p.add_argument("--json", default=os.path.join(_ROOT, "benchmarks", "results", "throughput.json"),
+                   help="where to write the JSON results ('-' to skip)")
+    a = p.parse_args()
+    exit_on_sigterm()
+    if a.uvloop:
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    with bench_server(a.server) as server:
+        info = machine_info(server, a)
+        if info["loadavg_start"][0] > 0.7:
+            print(f"warning: load average {info['loadavg_start'][0]:.2f} before start: other processes are busy; "
+                  "req/s will be noisy (CPU µs/req less so).", file=sys.stderr)
+        conts, notes = build_contenders(a, server.base_url)
+        run_all(conts, server.base_url, a)
+        info["loadavg_end"] = list(os.getloadavg())
+        if server.name != "nginx":
+            notes.append("server is the embedded httpbin (in-process, shares the GIL): compare ratios only")
+        result = report(conts, notes, info, a)
+    if a.json != "-":
+        os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)
+        with open(a.json, "w") as f:
+            json.dump(result, f, indent=2)
+            f.write("\n")
+        print(f"\nwrote {os.path.relpath(a.json)}")
+
+
+if __name__ == "__main__":
+    main()
