@@ -11,6 +11,7 @@ with Session(type="gcra", limit=5, period=2) as s:
 
 from __future__ import annotations
 
+from ._container import SessionContainer, SyncSessionContainer, attach_session
 from ._exceptions import (
     BackendError,
     BackendUnavailable,
@@ -24,26 +25,38 @@ from ._exceptions import (
 from ._models import ErrorResult, RequestSpec, Response
 from ._retry import Retry, RetryError
 from ._session import AsyncSession, Session
+from .cache import CacheMixin, cache_disabled
 from .config import SessionConfig
+from .ratelimit import AsyncLimiter, Decision, Limiter, Rate, RatelimitMixin
 
 __version__ = "0.2.0.dev0"
 
 __all__ = [
+    "AsyncLimiter",
     "AsyncSession",
     "BackendError",
     "BackendUnavailable",
     "BatchError",
     "CacheError",
+    "CacheMixin",
     "ConfigurationError",
+    "Decision",
     "ErrorResult",
     "ImpossibleRequest",
+    "Limiter",
+    "Rate",
     "RateLimitExceeded",
+    "RatelimitMixin",
     "RequestSpec",
     "Response",
     "Retry",
     "RetryError",
     "Session",
     "SessionConfig",
+    "SessionContainer",
     "SessionsError",
+    "SyncSessionContainer",
     "__version__",
+    "attach_session",
+    "cache_disabled",
 ]

@@ -15,6 +15,7 @@ Design points:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import itertools
 import logging
@@ -153,6 +154,8 @@ class Batch:
         finally:
             for worker in workers:
                 worker.cancel()
+            # Wait for the cancellations to land, so no worker outlives the batch (or its loop).
+            await asyncio.gather(*workers, return_exceptions=True)
             if self.progress is not None:
                 self.progress.close()
 
@@ -204,12 +207,13 @@ class Batch:
         ready = asyncio.run_coroutine_threadsafe(_make_semaphore(self.concurrency, state), loop)
         ready.result()
 
+        async def put(index: int, result: Result) -> None:
+            await state["credits"].acquire()  # wait until the consumer has room
+            handoff.put((index, result))
+
         async def pump() -> None:
-            credits = state["credits"]
             try:
-                async for pair in self.iterate():
-                    await credits.acquire()  # wait until the consumer has room
-                    handoff.put(pair)
+                await self._run_workers(put)
             except BaseException as exc:
                 handoff.put(_Failure(exc))
                 raise
@@ -226,7 +230,19 @@ class Batch:
                 loop.call_soon_threadsafe(state["credits"].release)
                 yield got
         finally:
-            future.cancel()
+            if not future.done():
+                future.cancel()
+                if loop.is_running():
+                    _drain_until_stopped(handoff)
+
+
+def _drain_until_stopped(handoff: queue.Queue[Any]) -> None:
+    """After cancelling the pump, wait for its last word so no worker outlives the iteration."""
+    with contextlib.suppress(queue.Empty):
+        while True:
+            got = handoff.get(timeout=5)
+            if got is _DONE or isinstance(got, _Failure):
+                return
 
 
 async def _make_semaphore(value: int, state: dict[str, asyncio.Semaphore]) -> None:

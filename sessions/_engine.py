@@ -97,6 +97,7 @@ class Engine:
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timeouts: dict[tuple[float | None, ...] | None, aiohttp.ClientTimeout] = {}
+        self._closed = False
 
     def _ssl_context(self) -> ssl.SSLContext:
         # Built on first https use: loading the CA bundle costs milliseconds.
@@ -112,6 +113,10 @@ class Engine:
         session = self._session
         if session is not None and self._loop is loop and not session.closed:
             return session
+        if self._closed:
+            raise RuntimeError("Cannot send a request, as the session has been closed.")
+        if session is not None:
+            self.close_from_other_loop()  # a pool is bound to its loop: the old one cannot serve here
         limits = self._limits
         connector = aiohttp.TCPConnector(
             limit=limits.max_connections or 0,
@@ -183,7 +188,8 @@ class Engine:
             )
 
     async def aclose(self) -> None:
-        """Close the pool."""
+        """Close the pool; the engine refuses new requests afterwards."""
+        self._closed = True
         session, self._session = self._session, None
         if session is not None and not session.closed:
             await session.close()

@@ -219,7 +219,7 @@ class _SessionCore:
     @staticmethod
     def _retry_after_error(retry: Retry, call: Call, exc: Exception) -> Retry | None:
         """The policy for another attempt after a transport error, or None to re-raise it."""
-        if call.stream or retry.total <= 0:
+        if call.stream or _never_retries(retry):
             return None
         return retry.on_error(call.method, call.url_str, exc)
 
@@ -264,7 +264,7 @@ class _SessionCore:
                 await self._asleep(retry.sleep_for(None))
                 call.attempt += 1
                 continue
-            if response.is_redirect and call.follow_redirects:
+            if response.has_redirect_location and call.follow_redirects:
                 response.attempts = attempts
                 history.append(response)
                 call = self._redirect(call, response, history)
@@ -290,9 +290,14 @@ class _SessionCore:
         response.attempts = attempts
         if history:
             response.history = list(history)
-        if response.is_redirect and not call.follow_redirects:
+        if response.has_redirect_location and not call.follow_redirects:
             response.next_request = client._build_redirect_request(call.build_request(), response)
         return response
+
+
+def _never_retries(retry: Retry) -> bool:
+    """True for the no-retry default (and not for a budget spent by earlier attempts)."""
+    return retry.total <= 0 and not retry.history
 
 
 def _split_kwargs(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -399,7 +404,7 @@ class Session(_SessionCore, httpx.Client):
                 self._sleep(retry.sleep_for(None))
                 call.attempt += 1
                 continue
-            if response.is_redirect and call.follow_redirects:
+            if response.has_redirect_location and call.follow_redirects:
                 response.attempts = attempts
                 history.append(response)
                 call = self._redirect(call, response, history)
@@ -470,6 +475,10 @@ class Session(_SessionCore, httpx.Client):
     def __enter__(self) -> Session:
         httpx.Client.__enter__(self)
         return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        # httpx's __exit__ closes only its transports; close() also closes what the mixins opened.
+        self.close()
 
 
 class AsyncSession(_SessionCore, httpx.AsyncClient):
@@ -568,6 +577,9 @@ class AsyncSession(_SessionCore, httpx.AsyncClient):
     async def __aenter__(self) -> AsyncSession:
         await httpx.AsyncClient.__aenter__(self)
         return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
 
 def _is_mapping(value: Any) -> bool:

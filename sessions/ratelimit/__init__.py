@@ -15,6 +15,7 @@ from ._algorithms import (
 )
 from ._limiter import AsyncLimiter, Limiter
 from ._memory import MemoryStorage
+from ._mixin import RatelimitMixin
 from ._rate import Rate
 from ._sqlite import SQLiteStorage
 from ._storage import STORAGES, Storage, open_storage
@@ -31,6 +32,7 @@ __all__ = [
     "Limiter",
     "MemoryStorage",
     "Rate",
+    "RatelimitMixin",
     "SQLiteStorage",
     "SlidingWindow",
     "Storage",
