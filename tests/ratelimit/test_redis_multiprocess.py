@@ -1,0 +1,115 @@
+"""Processes × threads hammering one Redis key: zero over-admission, checked from admission timestamps.
+
+With ``clock=`` the script decides at exactly the tick the worker passed, so that tick (reserve: plus the
+returned delay) *is* the admission time; the parent merges every process's admissions and checks every
+window. A second test lets the server's ``TIME`` decide and checks the total against the bound.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+import uuid
+
+import pytest
+
+from sessions.ratelimit._algorithms import GCRA, US, AlgorithmParams, SlidingWindow
+from sessions.ratelimit._redis import RedisStorage
+
+pytestmark = [pytest.mark.redis, pytest.mark.slow]
+
+PROCESSES = 4
+THREADS = 4
+DURATION = 1.5  # seconds of hammering per run
+
+
+def _worker(
+    url: str, prefix: str, params: AlgorithmParams, mode: str, client_clock: bool, queue: object
+) -> None:
+    seen = threading.local()
+
+    def clock() -> int:
+        seen.now = time.time_ns()
+        return int(seen.now)
+
+    store = RedisStorage(url=url, prefix=prefix, shared=False, clock=clock if client_clock else None)
+    admitted: list[int] = []
+    lock = threading.Lock()
+    deadline = time.monotonic() + DURATION
+
+    def hammer() -> None:
+        while time.monotonic() < deadline:
+            d = store.apply("shared", params, 1, mode)  # type: ignore[arg-type]
+            if d.allowed:
+                tick = seen.now // 1000 + round(d.delay * US) if client_clock else 0
+                with lock:
+                    admitted.append(tick)
+
+    threads = [threading.Thread(target=hammer) for _ in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    store.close()
+    queue.put(admitted)  # type: ignore[attr-defined]
+
+
+def _run(url: str, params: AlgorithmParams, mode: str, client_clock: bool) -> list[int]:
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    prefix = f"mp-{uuid.uuid4().hex[:8]}"
+    procs = [
+        ctx.Process(target=_worker, args=(url, prefix, params, mode, client_clock, queue))
+        for _ in range(PROCESSES)
+    ]
+    for p in procs:
+        p.start()
+    admitted = sorted(t for _ in procs for t in queue.get(timeout=120))
+    for p in procs:
+        p.join(30)
+    assert [p.exitcode for p in procs] == [0] * PROCESSES
+    cleaner = RedisStorage(url=url, prefix=prefix, shared=False)
+    cleaner.clear()
+    cleaner.close()
+    return admitted
+
+
+def _max_in_any_window(ticks: list[int], window: int) -> int:
+    """The most admissions in any half-open window [s, s + window)."""
+    best, start = 0, 0
+    for end, t in enumerate(ticks):
+        while t - ticks[start] >= window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+@pytest.mark.parametrize(
+    ("params", "mode", "limit", "window"),
+    [
+        (SlidingWindow(limit=10, window=0.1), "try", 10, 100_000),
+        (GCRA(limit=20, period=0.2), "reserve", 20, 200_000),
+    ],
+    ids=["slidingwindow-try", "gcra-reserve"],
+)
+def test_no_over_admission_across_processes(
+    redis_url: str, params: AlgorithmParams, mode: str, limit: int, window: int
+) -> None:
+    admitted = _run(redis_url, params, mode, client_clock=True)
+    assert len(admitted) > 2 * limit  # the run really crossed many windows
+    assert _max_in_any_window(admitted, window) <= limit
+
+
+def test_the_window_check_catches_over_admission() -> None:
+    assert _max_in_any_window([0, 10, 20, 99, 100, 150], 100) == 4
+    assert _max_in_any_window([0, 100, 200], 100) == 1
+
+
+def test_server_time_total_stays_within_the_bound(redis_url: str) -> None:
+    params = SlidingWindow(limit=10, window=0.1)
+    started = time.monotonic()
+    admitted = _run(redis_url, params, "try", client_clock=False)
+    elapsed = time.monotonic() - started  # includes process start-up: a generous upper bound
+    windows = int(elapsed / 0.1) + 1
+    assert 2 * 10 < len(admitted) <= 10 * windows
