@@ -52,7 +52,7 @@ def dry_run(plan: FetchPlan, *, console: Console, stdout: IO[str]) -> ExitCode:
                 console.print(f"skip: {item.error}", highlight=False, markup=False)
                 continue
             spec = effective_spec(item.spec, plan)
-            stdout.write(f"{spec.method} {spec.url}\n")
+            stdout.write(f"{spec.method or 'GET'} {spec.url}\n")
             counts[scope_of(spec.url, limit_by)] += 1
             planned += 1
     console.print(_estimate_line(plan, counts, planned, malformed), highlight=False, markup=False)

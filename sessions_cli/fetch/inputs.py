@@ -53,9 +53,19 @@ class RequestSpec:
     data: Any = None
     meta: Any = None
 
-    def to_engine(self) -> dict[str, Any]:
-        """The mapping handed to `iter_requests` (only the keys that are set; never `meta`)."""
-        item: dict[str, Any] = {"method": self.method or "GET", "url": self.url}
+    def to_engine(self) -> str | dict[str, Any]:
+        """The item handed to `iter_requests`: the bare URL for a plain GET (the engine's fast
+        path), else a mapping of the keys that are set (never `meta`)."""
+        method = self.method or "GET"
+        if (
+            method == "GET"
+            and self.headers is None
+            and self.params is None
+            and self.data is None
+            and self.json is None
+        ):
+            return self.url
+        item: dict[str, Any] = {"method": method, "url": self.url}
         for name in ("headers", "params", "json", "data"):
             value = getattr(self, name)
             if value is not None:

@@ -45,9 +45,12 @@ def effective_spec(spec: RequestSpec, plan: FetchPlan) -> RequestSpec:
 
     With a body and no method anywhere the request is a POST, as with curl -d.
     """
-    has_body = spec.json is not None or spec.data is not None
-    json_body = spec.json if has_body else plan.json_body
-    data = spec.data if has_body else plan.data
+    has_own_body = spec.json is not None or spec.data is not None
+    if plan.json_body is None and plan.data is None and (spec.method is not None or plan.method is None):
+        # fast path (no replace) for the common case; a method of None means GET downstream
+        return spec if spec.method is not None or not has_own_body else replace(spec, method="POST")
+    json_body = spec.json if has_own_body else plan.json_body
+    data = spec.data if has_own_body else plan.data
     default = "POST" if json_body is not None or data is not None else "GET"
     return replace(spec, method=spec.method or plan.method or default, json=json_body, data=data)
 
@@ -116,9 +119,13 @@ class RunState:
 
     # -- the input side (may run on the engine's thread) --------------------------------
 
-    def specs(self, items: Iterator[InputItem]) -> Iterator[dict[str, Any]]:
+    def specs(self, items: Iterator[InputItem]) -> Iterator[str | dict[str, Any]]:
         """Engine items for the inputs still to do; malformed lines are set aside as errors."""
         position = 0
+        # The key costs a hash per input: only compute it when something uses it.
+        keyed = (
+            self.outputs.journal is not None or self.outputs.saver is not None or len(self.outputs.done) > 0
+        )
         try:
             for item in items:
                 if item.spec is None:
@@ -128,8 +135,8 @@ class RunState:
                         self.summary.skipped += 1
                     continue
                 spec = effective_spec(item.spec, self.plan)
-                key = spec_key(spec, self.plan)
-                if self.outputs.done.take(key):
+                key = spec_key(spec, self.plan) if keyed else ""
+                if keyed and self.outputs.done.take(key):
                     self.summary.skipped += 1
                     continue
                 self.pending[position] = (item, spec, key)

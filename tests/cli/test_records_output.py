@@ -151,3 +151,26 @@ def test_target_on_stream() -> None:
     assert buffer.getvalue() == b"abc\n"
     assert target.offset == 4
     assert not buffer.closed
+
+
+def test_effective_spec_applies_global_flags() -> None:
+    from sessions_cli.config import resolve
+    from sessions_cli.fetch.inputs import RequestSpec
+    from sessions_cli.fetch.plan import RunFlags, build_plan
+    from sessions_cli.fetch.runner import effective_spec
+
+    def plan(**flags: Any) -> Any:
+        values = resolve({}, env={}, cwd=Path("/nonexistent"), user_dir=Path("/nonexistent"))
+        return build_plan(values, RunFlags(urls=("http://a.test/",), **flags))
+
+    plain = RequestSpec(url="http://a.test/")
+    assert effective_spec(plain, plan()) is plain
+    assert effective_spec(RequestSpec(url="http://a.test/", json={"a": 1}), plan()).method == "POST"
+    assert effective_spec(plain, plan(method="put")).method == "PUT"
+    posted = effective_spec(plain, plan(json_body='{"k": 1}'))
+    assert (posted.method, posted.json) == ("POST", {"k": 1})
+    own = effective_spec(
+        RequestSpec(url="http://a.test/", method="PATCH", data="x"), plan(data="y", method="PUT")
+    )
+    assert (own.method, own.data) == ("PATCH", "x")
+    assert plain.to_engine() == "http://a.test/"
