@@ -14,6 +14,7 @@ from sessions_cli.fetch.options import RateLimitFlags, parse_duration, ratelimit
 __all__ = [
     "MixinMissing",
     "cache_from_recipe",
+    "find_mixin",
     "open_session",
     "ratelimit_from_recipe",
     "session_class",
@@ -91,7 +92,8 @@ def session_kwargs(block: Mapping[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-def _mixin(name: str) -> type:
+def find_mixin(name: str) -> type:
+    """The mixin class `name` (`RatelimitMixin`, `CacheMixin`), or `MixinMissing`."""
     import importlib
 
     import sessions
@@ -113,7 +115,7 @@ def session_class(*, cache: bool, ratelimit: bool) -> type:
     """`Session`, or `Session` with `CacheMixin` / `RatelimitMixin` (cache first: a hit skips the limiter)."""
     import sessions
 
-    bases = ([_mixin("CacheMixin")] if cache else []) + ([_mixin("RatelimitMixin")] if ratelimit else [])
+    bases = ([find_mixin("CacheMixin")] if cache else []) + ([find_mixin("RatelimitMixin")] if ratelimit else [])
     return type("RecipeSession", (*bases, sessions.Session), {}) if bases else sessions.Session
 
 
