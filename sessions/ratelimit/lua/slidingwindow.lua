@@ -5,8 +5,12 @@ local LIMIT, WINDOW = tonumber(ARGV[5]), tonumber(ARGV[6])
 local LOG, PAUSE = KEYS[1], KEYS[2]
 
 -- 0-based index of the first entry > cutoff (bisect_right): older entries bind no future slot.
+-- Commits trim expired entries, so the head is usually live: check it before bisecting.
 local function first_live(n, cutoff)
-  local lo, hi = 0, n
+  if tonumber(redis.call('LINDEX', LOG, 0)) > cutoff then
+    return 0
+  end
+  local lo, hi = 1, n
   while lo < hi do
     local mid = math.floor((lo + hi) / 2)
     if tonumber(redis.call('LINDEX', LOG, mid)) <= cutoff then
