@@ -1,0 +1,156 @@
+"""`sessions bench` and `sessions httpbin`: the work behind the thin Typer commands."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from sessions_cli.bench.matrix import BACKENDS, MODES, BenchConfig
+from sessions_cli.bench.params import ALGORITHMS
+
+__all__ = ["BenchRequest", "execute", "parse_list"]
+
+
+class BenchUsageError(ValueError):
+    """A bad flag value (exit code 2)."""
+
+
+@dataclass(frozen=True)
+class BenchRequest:
+    """Everything `sessions bench` was asked to do."""
+
+    config: BenchConfig
+    throughput: bool = False
+    concurrency: int = 32
+    json_path: Path | None = None
+    compare_path: Path | None = None
+    noise: float = 0.25
+    overrides: dict[str, float] = field(default_factory=dict)
+
+
+def parse_list(text: str, allowed: Sequence[str], flag: str) -> tuple[str, ...]:
+    """`a,b` → ("a", "b"), each checked against `allowed` (`all` = every one)."""
+    if text.strip().lower() == "all":
+        return tuple(allowed)
+    items = tuple(
+        part.strip().lower().replace("-", "").replace("_", "") for part in text.split(",") if part.strip()
+    )
+    for item in items:
+        if item not in allowed:
+            raise BenchUsageError(f"{flag}: unknown {item!r} (one of {', '.join(allowed)})")
+    return items
+
+
+def _throughput(request: BenchRequest, console: Console, note: Any) -> dict[str, Any]:
+    from sessions_cli.bench.matrix import open_target
+    from sessions_cli.bench.report import REPORT_VERSION
+    from sessions_cli.bench.throughput import run_throughput
+
+    config = request.config
+    with open_target(config.url, note) as target:
+        url = target.url if config.url is not None else f"{target.url}/get"
+        rows = [
+            run_throughput(url, n=config.n, concurrency=request.concurrency, mode=m) for m in config.modes
+        ]
+    return {
+        "version": REPORT_VERSION,
+        "kind": "throughput",
+        "target": url,
+        "embedded": config.url is None,
+        "seed": config.seed,
+        "tolerance_s": config.tolerance,
+        "passed": all(row.errors == 0 for row in rows),
+        "throughput": [row.to_dict() for row in rows],
+    }
+
+
+def _limits(request: BenchRequest, console: Console, note: Any) -> dict[str, Any]:
+    from sessions_cli.bench.matrix import run_matrix
+
+    def progress(done: int, total: int, cell: Any) -> None:
+        verdict = "[green]PASS[/green]" if cell.passed else f"[red]FAIL[/red] {'; '.join(cell.problems)}"
+        note(f"[{done}/{total}] {cell.algorithm}/{cell.backend}/{cell.mode} {cell.duration_s:.2f}s {verdict}")
+
+    return run_matrix(request.config, note=note, on_cell=progress)
+
+
+def _compare(report: dict[str, Any], request: BenchRequest, out: Console, err: Console) -> bool:
+    """Print the comparison; True when nothing regressed beyond the noise threshold."""
+    from sessions_cli.bench.report import compare, compare_table
+
+    assert request.compare_path is not None
+    baseline = json.loads(request.compare_path.read_text(encoding="utf-8"))
+    changes = compare(report, baseline, request.noise)
+    if not changes:
+        err.print("compare: no cells in common with the baseline")
+        return True
+    out.print(compare_table(changes, request.noise))
+    return not any(change.regressed for change in changes)
+
+
+def execute(request: BenchRequest, *, out: Console | None = None, err: Console | None = None) -> int:
+    """Run the bench; the table goes to `out`, notes and progress to `err`. Returns the exit code."""
+    from sessions_cli.bench.report import cells_table, throughput_table
+
+    out = out or Console()
+    err = err or Console(stderr=True)
+
+    def note(text: str) -> None:
+        err.print(text, highlight=False)
+
+    try:
+        report = _throughput(request, out, note) if request.throughput else _limits(request, out, note)
+    except Exception as exc:  # a backend that cannot start, a target that does not answer
+        err.print(f"[red]bench failed:[/red] {type(exc).__name__}: {exc}")
+        return 1
+    out.print(throughput_table(report["throughput"]) if request.throughput else cells_table(report["cells"]))
+    if request.json_path is not None:
+        request.json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        note(f"wrote {request.json_path}")
+    ok = report["passed"]
+    if request.compare_path is not None:
+        ok = _compare(report, request, out, err) and ok
+    return 0 if ok else 1
+
+
+def serve_httpbin(port: int, host: str, console: Console) -> None:
+    """`sessions httpbin`: the embedded httpbin in the foreground until Ctrl-C."""
+    from sessions.httpbin import serve
+
+    console.print(f"httpbin on http://{host}:{port} — Ctrl-C to stop", highlight=False)
+    serve(port, host, print_fn=None)
+
+
+def build_config(
+    *,
+    algorithms: str,
+    backends: str,
+    modes: str,
+    n: int,
+    url: str | None,
+    redis_url: str | None,
+    randomize: bool,
+    seed: int | None,
+    tolerance: float,
+    overrides: dict[str, float | None],
+) -> BenchConfig:
+    """Check the flags and build the `BenchConfig` (raises `BenchUsageError`)."""
+    if n < 1:
+        raise BenchUsageError("-n: must be at least 1")
+    return BenchConfig(
+        algorithms=parse_list(algorithms, ALGORITHMS, "--algorithms"),
+        backends=parse_list(backends, BACKENDS, "--backends"),
+        modes=parse_list(modes, MODES, "--modes"),
+        n=n,
+        url=url,
+        redis_url=redis_url,
+        randomize=randomize,
+        seed=seed,
+        tolerance=tolerance,
+        overrides={k: v for k, v in overrides.items() if v is not None},
+    )
