@@ -22,7 +22,7 @@ class NullProgress:
         return None
 
     def advance(self, record: Record, waited: float = 0.0) -> None:
-        """Nothing to show."""
+        """Nothing to show (`waited`: total limiter wait so far)."""
 
 
 class ProgressView:
@@ -56,7 +56,7 @@ class ProgressView:
         counts = self._counts
         counts["errors"] += record.get("status") is None
         counts["hits"] += bool(record.get("from_cache"))
-        counts["wait"] += waited
+        counts["wait"] = waited
         task = self._progress.tasks[0]
         speed = task.speed
         total = task.total

@@ -116,6 +116,7 @@ class RunState:
         self.input_errors: deque[InputItem] = deque()
         self.input_failure: InputError | None = None
         self.failed_status = 0
+        self.session: Any = None
 
     # -- the input side (may run on the engine's thread) --------------------------------
 
@@ -164,7 +165,7 @@ class RunState:
             record = exception_record(item.index, spec.url, spec.method or "GET", exc, attempts, meta)
         else:
             record = self._response_record(item, spec, key, result, meta)
-        self._emit(record, key, waited=_limiter_wait(result))
+        self._emit(record, key)
 
     def _response_record(
         self, item: InputItem, spec: RequestSpec, key: str, response: Any, meta: Any
@@ -177,25 +178,17 @@ class RunState:
             record["file"] = self.outputs.saver.save(record, key, response.content, content_type)
         return record
 
-    def _emit(self, record: Record, key: str, waited: float = 0.0) -> None:
+    def _emit(self, record: Record, key: str) -> None:
         failed = self.plan.fail_on_status(record["status"])
         self.outputs.emit(record, key)
         self.summary.add(record, failed_status=failed)
-        if waited:
-            from urllib.parse import urlsplit
-
-            self.summary.add_wait(urlsplit(record["url"]).netloc, waited)
-        self.progress.advance(record, waited)
+        self.progress.advance(record, _total_wait(self.session))
 
 
-def _limiter_wait(result: Any) -> float:
-    """Seconds the request waited on the rate limiter, when the library reports it."""
-    extensions = getattr(result, "extensions", None) or {}
-    value = getattr(result, "ratelimit_wait", None) or extensions.get("sessions.ratelimit_wait")
-    try:
-        return float(value or 0.0)
-    except (TypeError, ValueError):
-        return 0.0
+def _total_wait(session: Any) -> float:
+    """Seconds requests have been told to wait on the limiter so far (0 without a limiter)."""
+    waits = getattr(session, "limiter_waits", None)
+    return sum(waits.values()) if waits else 0.0
 
 
 def _drive(state: RunState, session: Any, reader: InputReader, plan: FetchPlan) -> None:
@@ -234,6 +227,8 @@ def _exit_code(state: RunState, interrupted: bool) -> ExitCode:
 def _report(state: RunState, console: Console, plan: FetchPlan) -> None:
     summary = state.summary
     summary.finish()
+    for scope, seconds in (getattr(state.session, "limiter_waits", None) or {}).items():
+        summary.add_wait(scope, seconds)
     data = summary.to_dict()
     if plan.summary_json:
         Path(plan.summary_json).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
@@ -267,6 +262,7 @@ def run_fetch(
         progress = stack.enter_context(make_progress(console, plan.progress, total))
         state = RunState(plan, outputs, Summary(clock=clock), progress)
         session = stack.enter_context(session_factory(plan))
+        state.session = session
         try:
             _drive(state, session, reader, plan)
         except KeyboardInterrupt:

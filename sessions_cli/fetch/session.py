@@ -10,7 +10,7 @@ from typing import Any
 from sessions_cli.fetch.options import UsageError
 from sessions_cli.fetch.plan import FetchPlan
 
-__all__ = ["open_session", "session_class"]
+__all__ = ["LimiterWaitMeter", "open_session", "session_class"]
 
 
 _HOMES = {"CacheMixin": "sessions.cache", "RatelimitMixin": "sessions.ratelimit"}
@@ -33,6 +33,26 @@ def _mixin(name: str, flag: str) -> type:
     return mixin  # type: ignore[no-any-return]
 
 
+class LimiterWaitMeter:
+    """Adds up, per limiter scope (host / endpoint / global), the time requests were told to wait.
+
+    Composed just before `RatelimitMixin`; it observes the limiter's decision hook and changes
+    nothing. `limiter_waits` feeds the progress bar and the summary's per-host waits.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.limiter_waits: dict[str, float] = {}
+        super().__init__(*args, **kwargs)
+
+    def _ratelimit_granted(self, key: str, decision: Any) -> Any:
+        decision = super()._ratelimit_granted(key, decision)  # type: ignore[misc]
+        delay = float(getattr(decision, "delay", 0.0) or 0.0)
+        if delay > 0:
+            scope = key.partition(":")[2] or key
+            self.limiter_waits[scope] = self.limiter_waits.get(scope, 0.0) + delay
+        return decision
+
+
 def session_class(*, cache: bool, ratelimit: bool) -> type:
     """`Session`, or `class FetchSession(CacheMixin?, RatelimitMixin?, Session)`.
 
@@ -44,7 +64,7 @@ def session_class(*, cache: bool, ratelimit: bool) -> type:
     if cache:
         bases.append(_mixin("CacheMixin", "--cache"))
     if ratelimit:
-        bases.append(_mixin("RatelimitMixin", "--ratelimit"))
+        bases += [LimiterWaitMeter, _mixin("RatelimitMixin", "--ratelimit")]
     if not bases:
         return sessions.Session
     return type("FetchSession", (*bases, sessions.Session), {})

@@ -174,3 +174,25 @@ def test_effective_spec_applies_global_flags() -> None:
     )
     assert (own.method, own.data) == ("PATCH", "x")
     assert plain.to_engine() == "http://a.test/"
+
+
+def test_limiter_wait_meter_sums_delays_per_scope() -> None:
+    from types import SimpleNamespace
+
+    from sessions_cli.fetch.session import LimiterWaitMeter
+
+    class Limiter:
+        def __init__(self) -> None:
+            pass
+
+        def _ratelimit_granted(self, key: str, decision: Any) -> Any:
+            return decision
+
+    class Metered(LimiterWaitMeter, Limiter):
+        pass
+
+    session = Metered()
+    for delay in (0.0, 0.5, 0.25):
+        session._ratelimit_granted("Session:api.test", SimpleNamespace(delay=delay))
+    session._ratelimit_granted("Session:other.test", SimpleNamespace(delay=1.0))
+    assert session.limiter_waits == {"api.test": 0.75, "other.test": 1.0}
