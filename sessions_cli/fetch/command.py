@@ -19,7 +19,6 @@ from sessions_cli.exit_codes import EXIT_CODES_HELP, ExitCode
 from sessions_cli.fetch.options import normalize_cache_flag
 
 if TYPE_CHECKING:
-    import click
     from rich.console import Console
 
 __all__ = ["EXAMPLES", "FetchCommand", "fetch"]
@@ -53,7 +52,7 @@ _RUN = "Run"
 class FetchCommand(TyperCommand):
     """Lets `--cache` take an optional value (`--cache` alone means `--cache sqlite`)."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         return super().parse_args(ctx, normalize_cache_flag(list(args)))
 
 

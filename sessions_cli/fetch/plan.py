@@ -183,7 +183,7 @@ def _journal(flags: RunFlags) -> Path | None:
 
 
 def _output_format(values: Resolved, flags: RunFlags) -> str | None:
-    fmt = values["format"]
+    fmt: str | None = values["format"]
     if fmt is None and flags.output:
         fmt = "csv" if flags.output.lower().endswith(".csv") else "jsonl"
     if fmt is not None and fmt not in OUTPUT_FORMATS:

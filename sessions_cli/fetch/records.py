@@ -120,7 +120,7 @@ def exception_record(
 
 def _elapsed_ms(response: Any) -> float | None:
     try:
-        return round(response.elapsed.total_seconds() * 1000.0, 3)
+        return round(float(response.elapsed.total_seconds()) * 1000.0, 3)
     except (AttributeError, RuntimeError):  # httpx raises RuntimeError before the body is closed
         return None
 

@@ -104,7 +104,7 @@ class Summary:
     failed_status: int = 0
     status_codes: Counter[int] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
-    limiter_wait: Counter[str] = field(default_factory=Counter)
+    limiter_wait: dict[str, float] = field(default_factory=dict)
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
 
     def __post_init__(self) -> None:
@@ -129,7 +129,7 @@ class Summary:
     def add_wait(self, host: str, seconds: float) -> None:
         """Account for time a request spent waiting on the rate limiter."""
         if seconds > 0:
-            self.limiter_wait[host] += seconds
+            self.limiter_wait[host] = self.limiter_wait.get(host, 0.0) + seconds
 
     def finish(self) -> None:
         """Stop the clock."""
@@ -164,7 +164,9 @@ class Summary:
             "bytes": self.bytes,
             "cache_hits": self.cache_hits,
             "cache_hit_ratio": round(self.cache_hits / self.responses, 4) if self.responses else None,
-            "limiter_wait_s": {host: round(s, 3) for host, s in self.limiter_wait.most_common()},
+            "limiter_wait_s": {
+                h: round(s, 3) for h, s in sorted(self.limiter_wait.items(), key=lambda i: -i[1])
+            },
             "histogram_ms": [[round(edge, 3), n] for edge, n in self.latency.bins()],
         }
 
@@ -192,7 +194,7 @@ def render_histogram(bins: Iterable[tuple[float, int]], width: int = 30) -> list
     return lines
 
 
-def _counts(items: Iterable[tuple[Any, int]]) -> str:
+def _counts(items: Iterable[tuple[Any, Any]]) -> str:
     return ", ".join(f"{key}: {n}" for key, n in items) or "-"
 
 
