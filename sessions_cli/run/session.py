@@ -115,7 +115,8 @@ def session_class(*, cache: bool, ratelimit: bool) -> type:
     """`Session`, or `Session` with `CacheMixin` / `RatelimitMixin` (cache first: a hit skips the limiter)."""
     import sessions
 
-    bases = ([find_mixin("CacheMixin")] if cache else []) + ([find_mixin("RatelimitMixin")] if ratelimit else [])
+    bases = [find_mixin("CacheMixin")] if cache else []
+    bases += [find_mixin("RatelimitMixin")] if ratelimit else []
     return type("RecipeSession", (*bases, sessions.Session), {}) if bases else sessions.Session
 
 
