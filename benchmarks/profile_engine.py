@@ -5,6 +5,8 @@
     python benchmarks/profile_engine.py prototype    # (c) aiohttp I/O + our fast Response objects vs raw aiohttp
     python benchmarks/profile_engine.py ablate       # the prototype with each per-request cost switched on alone
     python benchmarks/profile_engine.py httpx        # (d) cProfile of httpx.AsyncClient at c=32
+    python benchmarks/profile_engine.py ours-ablate  # our batch with one per-request cost patched out at a time
+    python benchmarks/profile_engine.py ours-diff    # cProfile: per-function µs/request, ours minus raw aiohttp
     python benchmarks/profile_engine.py ours         # cProfile of sessions.AsyncSession.requests (when it exists)
     python benchmarks/profile_engine.py all
 
@@ -283,8 +285,12 @@ def runner(use_uvloop: bool) -> Callable[[Coroutine[Any, Any, Timing]], Timing]:
     return asyncio.run
 
 
-def interleaved(contenders: dict[str, Callable[[], Timing]], n: int, repeat: int) -> dict[str, tuple[float, float]]:
-    """Warm up each contender once, then ``repeat`` rounds in rotated order; median req/s and CPU µs/request."""
+def interleaved(contenders: dict[str, Callable[[], Timing]], n: int, repeat: int) -> dict[str, tuple[float, ...]]:
+    """Warm up each contender once, then ``repeat`` rounds in rotated order.
+
+    Returns per contender (median req/s, median CPU µs/req, min CPU µs/req). On a shared VM, interference only
+    ever adds CPU time, so the minimum is the steadiest estimate of a contender's own cost.
+    """
     for f in contenders.values():  # warm-up
         f()
     rps: dict[str, list[float]] = {k: [] for k in contenders}
@@ -296,15 +302,15 @@ def interleaved(contenders: dict[str, Callable[[], Timing]], n: int, repeat: int
             wall, c = contenders[k]()
             rps[k].append(n / wall)
             cpu[k].append(c / n * 1e6)
-    return {k: (statistics.median(rps[k]), statistics.median(cpu[k])) for k in contenders}
+    return {k: (statistics.median(rps[k]), statistics.median(cpu[k]), min(cpu[k])) for k in contenders}
 
 
-def show(res: dict[str, tuple[float, float]], ref: str) -> None:
-    r_rps, r_cpu = res[ref]
-    print(f"  {'':30s} {'req/s':>9s} {'ratio':>6s}   {'CPU µs/req':>10s} {'ratio':>6s}  (ratio = vs {ref}; CPU ratio = "
-          f"ref CPU / this CPU)")
-    for k, (v, c) in res.items():
-        print(f"  {k:30s} {v:9.0f} {v / r_rps:5.2f}x   {c:10.1f} {r_cpu / c:5.2f}x")
+def show(res: dict[str, tuple[float, ...]], ref: str) -> None:
+    r_rps, r_cpu, r_min = res[ref]
+    print(f"  {'':38s} {'req/s':>7s} {'ratio':>6s}  {'CPU µs/req med':>14s} {'ratio':>6s}  {'min':>6s} {'ratio':>6s}"
+          f"   (vs {ref}; CPU ratio = ref CPU / this CPU)")
+    for k, (v, c, m) in res.items():
+        print(f"  {k:38s} {v:7.0f} {v / r_rps:5.2f}x  {c:14.1f} {r_cpu / c:5.2f}x  {m:6.1f} {r_min / m:5.2f}x")
 
 
 def cmd_loops(base: str, a: argparse.Namespace) -> None:
@@ -470,6 +476,200 @@ def cmd_ours(base: str, a: argparse.Namespace) -> None:
     _profile(ours, a.n, run, a.top)
 
 
+# --- ablation of our engine: each patch removes one per-request cost, measured without a profiler ------------
+
+
+def _ours_patches() -> dict[str, Callable[[], Callable[[], None]]]:
+    """Runtime-only monkeypatches of sessions internals (nothing is written): name -> apply() -> undo()."""
+    import sessions._engine as eng
+    import sessions._session as sess
+
+    def patch(obj: Any, name: str, value: Any) -> Callable[[], None]:
+        old = obj.__dict__[name]
+        setattr(obj, name, value)
+        return lambda: setattr(obj, name, old)
+
+    no_timeout = aiohttp.ClientTimeout(total=None)
+
+    def timeout_off() -> Callable[[], None]:
+        # aiohttp's sock_read re-arms a call_later timer on every data_received (httpx's read timeout).
+        return patch(eng.Engine, "client_timeout", lambda self, timeout: no_timeout)
+
+    def timeout_total() -> Callable[[], None]:
+        # one timer per request instead (what aiohttp's default total= does)
+        cache: dict[Any, aiohttp.ClientTimeout] = {}
+
+        def ct(self: Any, timeout: Any) -> aiohttp.ClientTimeout:
+            key = None if timeout is None else timeout.read
+            if key not in cache:
+                cache[key] = aiohttp.ClientTimeout(total=key, sock_connect=None if timeout is None else timeout.connect)
+            return cache[key]
+
+        return patch(eng.Engine, "client_timeout", ct)
+
+    def options_cached() -> Callable[[], None]:
+        orig = sess._SessionCore.__dict__["_all_request_options"].__func__
+        cache: dict[type, frozenset[str]] = {}
+
+        def cached(cls: type) -> frozenset[str]:
+            got = cache.get(cls)
+            if got is None:
+                got = cache[cls] = orig(cls)
+            return got
+
+        return patch(sess._SessionCore, "_all_request_options", classmethod(cached))
+
+    def lean_fetch(*, headers_on_session: bool, no_ctxmgr: bool) -> Callable[[], Callable[[], None]]:
+        def apply() -> Callable[[], None]:
+            orig_fetch = eng.Engine.__dict__["fetch"]
+            orig_client = eng.Engine.__dict__["client"]
+            from sessions._models import Response
+
+            def client(self: Any) -> aiohttp.ClientSession:
+                cs = orig_client(self)
+                if headers_on_session and not getattr(cs, "_bench_headers", False):
+                    cs._default_headers = aiohttp.client.CIMultiDict(self._bench_default)  # type: ignore[attr-defined]
+                    cs._bench_headers = True  # type: ignore[attr-defined]
+                return cs
+
+            async def fetch(self: Any, call: Any) -> Any:
+                started = time.perf_counter()
+                url = call.yurl
+                if headers_on_session:
+                    if getattr(self, "_bench_src", None) is not call.headers:  # one snapshot per header object
+                        self._bench_src = call.headers
+                        self._bench_default = call.headers.multi_items()
+                    hdrs = None
+                else:
+                    hdrs = call.headers.multi_items()
+                kw = {"headers": hdrs, "data": call.content, "allow_redirects": False,
+                      "timeout": self.client_timeout(call.timeout), "ssl": self._ssl_for(url)}
+                if no_ctxmgr:
+                    try:
+                        async with client(self).request(call.method, url, **kw) as resp:
+                            content = await resp.read()
+                            status = resp.status
+                            raw = resp.raw_headers
+                    except (aiohttp.ClientError, OSError, TimeoutError):
+                        with eng.map_aiohttp_errors():
+                            raise
+                        raise
+                else:
+                    with eng.map_aiohttp_errors():
+                        async with client(self).request(call.method, url, **kw) as resp:
+                            content = await resp.read()
+                            status = resp.status
+                            raw = resp.raw_headers
+                return Response.from_parts(status, raw, content, request=call.build_request,
+                                           elapsed=datetime.timedelta(seconds=time.perf_counter() - started))
+
+            undo1 = patch(eng.Engine, "fetch", fetch)
+            return undo1
+
+        return apply
+
+    return {
+        "timeout: none (no sock_read timer)": timeout_off,
+        "timeout: total= (one timer/req)": timeout_total,
+        "_all_request_options cached": options_cached,
+        "fetch: no contextmanager": lean_fetch(headers_on_session=False, no_ctxmgr=True),
+        "fetch: headers on ClientSession": lean_fetch(headers_on_session=True, no_ctxmgr=False),
+        "fetch: both": lean_fetch(headers_on_session=True, no_ctxmgr=True),
+    }
+
+
+def cmd_ours_ablate(base: str, a: argparse.Namespace) -> None:
+    try:
+        from sessions import AsyncSession
+    except ImportError as exc:
+        print(f"  skipped: {exc}")
+        return
+    urls = make_urls(base, a.n)
+    run = runner(a.uvloop)
+    c = a.concurrency
+    patches = _ours_patches()
+
+    async def ours() -> Timing:
+        async with AsyncSession() as s:
+            with Clock() as clk:
+                res = await s.requests(urls, concurrency=c, progress=False)
+        assert all(getattr(r, "status_code", None) == 200 for r in res), res[0]
+        return clk.result
+
+    def with_patches(names: list[str]) -> Callable[[], Timing]:
+        def go() -> Timing:
+            undos = [patches[nm]() for nm in names]
+            try:
+                return run(ours())
+            finally:
+                for u in reversed(undos):
+                    u()
+
+        return go
+
+    contenders: dict[str, Callable[[], Timing]] = {
+        "raw aiohttp": lambda: run(raw_aiohttp(urls, c)),
+        "ours (as is)": with_patches([]),
+    }
+    for nm in patches:
+        contenders["ours + " + nm] = with_patches([nm])
+    contenders["ours + all but timeout"] = with_patches(["_all_request_options cached", "fetch: both"])
+    contenders["ours + all (no sock_read)"] = with_patches(
+        ["timeout: none (no sock_read timer)", "_all_request_options cached", "fetch: both"])
+    res = interleaved(contenders, a.n, a.repeat)
+    print(f"  loop: {'uvloop' if a.uvloop else 'asyncio default'}; n={a.n} c={c} median of {a.repeat}")
+    show(res, "raw aiohttp")
+
+
+def _profile_stats(coro_factory: Callable[[], Coroutine[Any, Any, Any]], run: Any) -> dict[str, tuple[float, int]]:
+    run(coro_factory())
+    pr = cProfile.Profile()
+    pr.enable()
+    run(coro_factory())
+    pr.disable()
+    st = pstats.Stats(pr)
+    out: dict[str, tuple[float, int]] = {}
+    for (fn, line, name), (_cc, nc, tt, _ct, _callers) in st.stats.items():  # type: ignore[attr-defined]
+        key = f"{os.path.basename(fn)}:{line}({name})" if line else name
+        out[key] = (tt, nc)
+    return out
+
+
+def cmd_ours_diff(base: str, a: argparse.Namespace) -> None:
+    """Function-level difference (cProfile tottime, µs/request) between our batch and raw aiohttp."""
+    from sessions import AsyncSession
+
+    urls = make_urls(base, a.n)
+    run = runner(a.uvloop)
+    c = a.concurrency
+    patches = _ours_patches()
+
+    async def ours() -> None:
+        async with AsyncSession() as s:
+            await s.requests(urls, concurrency=c, progress=False)
+
+    undos = [patches[nm]() for nm in (a.patch or [])]
+    try:
+        mine = _profile_stats(ours, run)
+    finally:
+        for u in reversed(undos):
+            u()
+    raw = _profile_stats(lambda: raw_aiohttp(urls, c), run)
+    n = a.n
+    tot_m = sum(v[0] for v in mine.values()) / n * 1e6
+    tot_r = sum(v[0] for v in raw.values()) / n * 1e6
+    print(f"  patches: {a.patch or 'none'}; total profiled µs/req: ours {tot_m:.1f}, raw aiohttp {tot_r:.1f} "
+          f"(cProfile inflates both; read the differences)")
+    rows = []
+    for k in set(mine) | set(raw):
+        tm, nm = mine.get(k, (0.0, 0))
+        tr, nr = raw.get(k, (0.0, 0))
+        rows.append(((tm - tr) / n * 1e6, tm / n * 1e6, tr / n * 1e6, nm / n, nr / n, k))
+    print(f"  {'Δ µs/req':>9s} {'ours':>7s} {'raw':>7s} {'calls':>6s} {'raw c':>6s}  function")
+    for d, tm, tr, cm, cr, k in sorted(rows, reverse=True)[: a.top]:
+        print(f"  {d:9.2f} {tm:7.2f} {tr:7.2f} {cm:6.2f} {cr:6.2f}  {k}")
+
+
 def _has(mod: str) -> bool:
     import importlib.util
 
@@ -478,18 +678,19 @@ def _has(mod: str) -> bool:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["loops", "objects", "prototype", "ablate", "httpx", "ours", "all"])
+    p.add_argument("what", choices=["loops", "objects", "prototype", "ablate", "httpx", "ours", "ours-ablate", "ours-diff", "all"])
     p.add_argument("--n", type=int, default=5000)
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--uvloop", action="store_true")
     p.add_argument("--server", choices=["nginx", "httpbin"], default="nginx")
     p.add_argument("--top", type=int, default=25)
+    p.add_argument("--patch", action="append", help="ours-diff: apply a named ablation patch (repeatable)")
     a = p.parse_args()
     exit_on_sigterm()
     cmds = {"loops": cmd_loops, "objects": cmd_objects, "prototype": cmd_prototype, "ablate": cmd_ablate,
             "httpx": cmd_httpx,
-            "ours": cmd_ours}
+            "ours": cmd_ours, "ours-ablate": cmd_ours_ablate, "ours-diff": cmd_ours_diff}
     with bench_server(a.server) as srv:
         print(f"server: {srv.name} {srv.detail} at {srv.base_url}; python {sys.version.split()[0]}; "
               f"aiohttp {aiohttp.__version__}; httpx {httpx.__version__}; cpus {os.cpu_count()}")

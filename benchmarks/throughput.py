@@ -211,6 +211,14 @@ class Contender:
     def median_cpu(self) -> float | None:
         return statistics.median(self.cpu_us) if self.cpu_us and not self.error else None
 
+    @property
+    def best_rps(self) -> float | None:
+        return max(self.rps) if self.rps and not self.error else None
+
+    @property
+    def min_cpu(self) -> float | None:
+        return min(self.cpu_us) if self.cpu_us and not self.error else None
+
 
 def build_contenders(a: argparse.Namespace, base: str) -> tuple[list[Contender], list[str]]:
     c = a.concurrency
@@ -269,8 +277,13 @@ def run_all(conts: list[Contender], base: str, a: argparse.Namespace) -> None:
 
 
 def ratios(conts: list[Contender]) -> dict[str, dict[str, float | None]]:
+    """ours / reference, by median req/s (the headline), best req/s, and CPU per request (ref CPU / ours CPU)."""
     by = {x.key: x for x in conts}
     out: dict[str, dict[str, float | None]] = {}
+
+    def div(a: float | None, b: float | None) -> float | None:
+        return a / b if a and b else None
+
     for ours in ("ours-async", "ours-sync"):
         if ours not in by:
             continue
@@ -279,9 +292,12 @@ def ratios(conts: list[Contender]) -> dict[str, dict[str, float | None]]:
             if ref not in by:
                 continue
             rf = by[ref]
-            rps = (o.median_rps / rf.median_rps) if o.median_rps and rf.median_rps else None
-            cpu = (rf.median_cpu / o.median_cpu) if o.median_cpu and rf.median_cpu else None
-            out[f"{ours} / {ref}"] = {"req_s": rps, "cpu": cpu}
+            out[f"{ours} / {ref}"] = {
+                "req_s": div(o.median_rps, rf.median_rps),
+                "best_req_s": div(o.best_rps, rf.best_rps),
+                "cpu": div(rf.median_cpu, o.median_cpu),
+                "min_cpu": div(rf.min_cpu, o.min_cpu),
+            }
     return out
 
 
@@ -338,25 +354,29 @@ def report(conts: list[Contender], notes: list[str], info: dict[str, Any], a: ar
           f"median of {a.repeat} (after warm-up), interleaved; loadavg at start {info['loadavg_start'][0]:.2f}, "
           f"end {info['loadavg_end'][0]:.2f}")
     print()
-    print(f"{'contender':36s} {'req/s':>9s} {'CPU µs/req':>11s}  {'loop':30s} samples req/s")
+    print(f"{'contender':36s} {'req/s':>7s} {'best':>7s}  {'CPU µs/req':>10s} {'min':>6s}  {'loop':30s} samples req/s")
     for x in conts:
         loops = ",".join(sorted(set(x.loops))) or "-"
         if x.error:
-            print(f"{x.label:36s} {'FAILED':>9s} {'':>11s}  {loops:30s} {x.error}")
+            print(f"{x.label:36s} {'FAILED':>7s} {'':>7s}  {'':>10s} {'':>6s}  {loops:30s} {x.error}")
         else:
-            print(f"{x.label:36s} {x.median_rps or 0:9.0f} {x.median_cpu or 0:11.1f}  {loops:30s} "
-                  + " ".join(f"{v:.0f}" for v in x.rps))
+            print(f"{x.label:36s} {x.median_rps or 0:7.0f} {x.best_rps or 0:7.0f}  {x.median_cpu or 0:10.1f} "
+                  f"{x.min_cpu or 0:6.1f}  {loops:30s} " + " ".join(f"{v:.0f}" for v in x.rps))
     for nt in notes:
         print(f"note: {nt}")
     rat = ratios(conts)
     if rat:
         print()
-        print(f"{'ratio':32s} {'req/s':>7s} {'CPU/req':>8s}  target")
+        print(f"{'ratio (ours / reference)':28s} {'req/s':>6s}  {'best':>6s}  {'CPU':>6s}  {'minCPU':>6s}   target "
+              "(judged on median req/s)")
         for k, v in rat.items():
             target = TARGET_VS_AIOHTTP if k.endswith("/ aiohttp") else TARGET_VS_HTTPX
-            r, cp = v["req_s"], v["cpu"]
+            r = v["req_s"]
             verdict = "-" if r is None else ("PASS" if r >= target else "BELOW")
-            print(f"{k:32s} {r or 0:7.2f}x {cp or 0:7.2f}x  >= {target}x {verdict}")
+            cells = "  ".join(f"{(v[c] or 0):5.2f}x" for c in ("req_s", "best_req_s", "cpu", "min_cpu"))
+            print(f"{k:28s} {cells}   >= {target}x {verdict}")
+        print("(req/s = median wall-clock rate; best = fastest repetition; CPU = median process CPU per request, "
+              "ratio = reference CPU / ours; minCPU = same with minima, the figure least disturbed by other load)")
     result = {
         "benchmark": "throughput",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -365,7 +385,8 @@ def report(conts: list[Contender], notes: list[str], info: dict[str, Any], a: ar
                    "uvloop": a.uvloop},
         "machine": info,
         "contenders": {
-            x.key: {"label": x.label, "n": x.n, "median_req_s": x.median_rps, "median_cpu_us_per_req": x.median_cpu,
+            x.key: {"label": x.label, "n": x.n, "median_req_s": x.median_rps, "best_req_s": x.best_rps,
+                    "median_cpu_us_per_req": x.median_cpu, "min_cpu_us_per_req": x.min_cpu,
                     "samples_req_s": x.rps, "samples_cpu_us_per_req": x.cpu_us, "loops": sorted(set(x.loops)),
                     "error": x.error}
             for x in conts
