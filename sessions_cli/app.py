@@ -46,11 +46,15 @@ app.command("fetch", cls=FetchCommand, epilog=EXAMPLES, no_args_is_help=False)(f
 
 
 def _add_groups() -> None:
+    """Join the command groups; `run` and `bench`/`httpbin` register themselves (their owners' modules)."""
+    from sessions_cli import bench, run
     from sessions_cli.cache_cmd import cache_app
     from sessions_cli.config_cmd import config_app
 
     app.add_typer(cache_app, name="cache")
     app.add_typer(config_app, name="config")
+    run.register(app)
+    bench.register(app)
 
 
 _add_groups()
