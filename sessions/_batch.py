@@ -220,17 +220,20 @@ class Batch:
             handoff.put(_DONE)
 
         future = asyncio.run_coroutine_threadsafe(pump(), loop)
+        finished = False
         try:
             while True:
                 got = handoff.get()
                 if got is _DONE:
+                    finished = True
                     return
                 if isinstance(got, _Failure):
+                    finished = True
                     raise got.exception
                 loop.call_soon_threadsafe(state["credits"].release)
                 yield got
         finally:
-            if not future.done():
+            if not finished:  # the consumer stopped early: stop the workers and wait for them
                 future.cancel()
                 if loop.is_running():
                     _drain_until_stopped(handoff)
