@@ -314,8 +314,9 @@ class RedisBackend:
         """PING with the async client."""
         import redis
 
+        client: Any = self.aclient  # redis-py's annotations differ between versions
         try:
-            await self.aclient.ping()
+            await client.ping()
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
             raise self.unavailable(exc) from exc
 
@@ -336,20 +337,21 @@ class RedisBackend:
 
         Never FLUSHDB/KEYS: the database may hold other applications' data.
         """
+        client: Any = self.client  # redis-py's annotations differ between versions
         removed = 0
         batch: list[Any] = []
-        for key in self.client.scan_iter(match=keys.pattern, count=_SCAN_COUNT):
+        for key in client.scan_iter(match=keys.pattern, count=_SCAN_COUNT):
             batch.append(key)
             if len(batch) >= _UNLINK_BATCH:
-                removed += int(self.client.unlink(*batch))
+                removed += int(client.unlink(*batch))
                 batch.clear()
         if batch:
-            removed += int(self.client.unlink(*batch))
+            removed += int(client.unlink(*batch))
         return removed
 
     async def aclear(self, keys: RedisKeys) -> int:
         """Async `clear()`."""
-        client = self.aclient
+        client: Any = self.aclient
         removed = 0
         batch: list[Any] = []
         async for key in client.scan_iter(match=keys.pattern, count=_SCAN_COUNT):
@@ -454,7 +456,7 @@ class RedisBackend:
         source = conn if conn is not None else self.options.async_conn
         if source is not None:
             return _derive(source, redis.Redis, _sync_connection_class), True
-        return redis.Redis(**self._client_kwargs()), True
+        return _new_sync_client(self._client_kwargs()), True
 
     def _make_async(self) -> redis.asyncio.Redis:
         import redis.asyncio
@@ -615,9 +617,43 @@ def _derive(source: Any, target: Any, map_class: Any) -> Any:
     import importlib
 
     pools = importlib.import_module(pool_class)
-    new_pool = pools.ConnectionPool(connection_class=map_class(pool.connection_class), **kwargs)
+    extra = _maint_off() if pool_class == "redis" and "path" in kwargs else {}
+    new_pool = pools.ConnectionPool(connection_class=map_class(pool.connection_class), **kwargs, **extra)
     # from_pool: the client owns the pool and disconnects it on close.
     return target.from_pool(new_pool)
+
+
+def _new_sync_client(kwargs: dict[str, Any]) -> redis.Redis:
+    """``redis.Redis(**kwargs)``, working around redis-py 7.x for unix sockets (see `_maint_off`)."""
+    import redis
+
+    extra = _maint_off() if "unix_socket_path" in kwargs else {}
+    if not extra:
+        return redis.Redis(**kwargs)
+    connection = dict(kwargs)
+    path = connection.pop("unix_socket_path")
+    pool = redis.ConnectionPool(
+        connection_class=redis.UnixDomainSocketConnection, path=path, **connection, **extra
+    )
+    return redis.Redis.from_pool(pool)
+
+
+def _maint_off() -> dict[str, Any]:
+    """Keywords disabling "maintenance notifications" where redis-py has them.
+
+    redis-py 7.x enables that Redis Cloud/Enterprise feature on every RESP3 connection and
+    raises for unix-socket connections, which have no host; ``redis.Redis(...)`` does not pass
+    an opt-out through to the pool, so callers build the pool themselves with this.
+    """
+    import inspect
+
+    import redis
+
+    if "maint_notifications_config" not in inspect.signature(redis.ConnectionPool.__init__).parameters:
+        return {}
+    from redis.maint_notifications import MaintNotificationsConfig
+
+    return {"maint_notifications_config": MaintNotificationsConfig(enabled=False)}
 
 
 def _url_kwargs(url: str, opts: RedisOptions) -> dict[str, Any]:
