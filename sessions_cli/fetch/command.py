@@ -349,8 +349,21 @@ def fetch(
     profile: Annotated[
         str | None, typer.Option("--profile", help="Config profile [SESSIONS_PROFILE].", rich_help_panel=_RUN)
     ] = None,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="Start the embedded httpbin and fetch a sample batch from it (GCRA 20/1s, memory cache).",
+            rich_help_panel=_RUN,
+        ),
+    ] = False,
 ) -> None:
     """Fetch many URLs concurrently: one JSON record per input on stdout, a summary on stderr."""
+    if demo:
+        forwarded = {k: v for k, v in locals().items() if k not in {"ctx", "demo"}}
+        from sessions_cli.fetch.demo import run_demo
+
+        raise typer.Exit(run_demo(_console(ctx), lambda **changes: fetch(ctx, **{**forwarded, **changes})))
     settings = {
         "concurrency": concurrency, "retries": retries, "timeout": timeout, "http2": http2, "proxy": proxy,
         "insecure": insecure, "follow": follow, "headers": header, "format": fmt, "progress": progress,
