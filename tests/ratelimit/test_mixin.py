@@ -185,15 +185,17 @@ def max_in_window(times: list[float], window: float) -> int:
 
 
 def test_session_and_batch_respect_the_limit_server_side(server: LocalHttpbin) -> None:
-    with LimitedSession(type="slidingwindow", limit=4, window=0.25, per_host=True) as s:
+    with LimitedSession(type="slidingwindow", limit=4, window=1.0, per_host=True) as s:
         for _ in range(6):
             assert s.get(server.url + "/get").status_code == 200
-        results = s.requests([server.url + "/get"] * 10)
+        results = s.requests([server.url + "/get"] * 6)
     assert all(r.status_code == 200 for r in results)
     times = server.arrivals.times(path="/get")
-    assert len(times) == 16
-    # arrivals can only be *later* than their admission; 20 ms absorbs loopback jitter between two of them
-    assert max_in_window(times, 0.25 - 0.02) <= 4
+    assert len(times) == 12
+    # Arrivals can only be *later* than their admission, but not all equally late (the first one also
+    # opens the connection, and CI machines are busy): 150 ms of the window absorbs that transit jitter.
+    # An over-admitting limiter would put 5+ requests in far less than a second.
+    assert max_in_window(times, 1.0 - 0.15) <= 4
 
 
 async def test_async_session_server_feedback(server: LocalHttpbin, clock: VirtualClock) -> None:
