@@ -304,7 +304,7 @@ def sustained_rate(options: Mapping[str, Any]) -> tuple[float, float]:
     if kind in ("slidingwindow", "fixedwindow"):
         return options["limit"] / options["window"], options["limit"]
     if kind == "gcra":
-        return options["limit"] / options["period"], options.get("burst", options["limit"])
+        return options["limit"] / options["period"], options.get("burst", 1)
     if kind == "tokenbucket":
         return options["fill_rate"], options["capacity"]
     return options["leak_rate"], options["capacity"]

@@ -199,7 +199,7 @@ def test_dry_run_estimates_from_the_rate(httpbin: LocalHttpbin, httpbin_log: Arr
     assert run.exit_code == 0
     assert run.stdout.splitlines()[0] == f"GET {urls[0]}"
     assert "25 requests planned" in run.stderr
-    assert "at least 8.0s" in run.stderr
+    assert "at least 9.6s" in run.stderr
     assert httpbin_log.count() == 0
 
 
