@@ -210,7 +210,8 @@ def fetch(
         typer.Option("--leak-rate", help="Requests per second (leakybucket).", rich_help_panel=_LIMIT),
     ] = None,
     burst: Annotated[
-        float | None, typer.Option("--burst", help="GCRA burst [1: at most --limit per --period].", rich_help_panel=_LIMIT)
+        float | None,
+        typer.Option("--burst", help="GCRA burst [1: at most --limit per --period].", rich_help_panel=_LIMIT),
     ] = None,
     limit_by: Annotated[
         str | None,

@@ -102,7 +102,7 @@ def test_design_card_flags_map_to_gcra() -> None:
         "per_endpoint": False,
         "backend": "memory",
     }
-    assert sustained_rate(options) == (2.5, 5.0)
+    assert sustained_rate(options) == (2.5, 1)  # GCRA default burst 1: at most 5 in any 2 s
 
 
 def test_no_ratelimit_flags_means_no_limiter() -> None:
