@@ -55,7 +55,9 @@ class RateLimitExceeded(SessionsError):
         self.key = key
         self.algorithm = algorithm
         self.retry_after = retry_after
-        super().__init__(message or f"rate limit exceeded for {key!r} ({algorithm}); retry after {retry_after:.3f}s")
+        super().__init__(
+            message or f"rate limit exceeded for {key!r} ({algorithm}); retry after {retry_after:.3f}s"
+        )
 
 
 class ImpossibleRequest(RateLimitExceeded, ValueError):

@@ -151,7 +151,7 @@ class RedisStorage(CacheStorage):
         names = list(client.scan_iter(match=_glob_escape(self.entry_prefix) + "*", count=1000))
         pipe = client.pipeline(transaction=False)
         for name in names:
-            pipe.hmget(name, *_FIELDS)
+            pipe.hmget(name, list(_FIELDS))
         rows = pipe.execute() if names else []
         skip = len(self.entry_prefix)
         infos = (self._info(_text(n)[skip:], row) for n, row in zip(names, rows, strict=True))
@@ -159,7 +159,8 @@ class RedisStorage(CacheStorage):
 
     def size(self) -> int:
         """Total bytes as accounted by the store script."""
-        return int(self.backend.client.get(self._index[2]) or 0)
+        raw: Any = self.backend.client.get(self._index[2])
+        return int(raw or 0)
 
     def clear(self) -> None:
         """SCAN + UNLINK `{namespace}:cache:*` — the limiter's and other apps' keys stay."""
