@@ -14,7 +14,9 @@ SQLite (`sessions.backends._sqlite`):
 Redis (`sessions.backends._redis`, `sessions.backends._server`):
     `RedisOptions(...)` (frozen, validated) → `open_redis(options)` → `RedisBackend` with
     ``.client`` (sync), ``.aclient`` (asyncio, per loop), ``.server``, ``clear(keys)`` /
-    ``aclear(keys)``, ``close()`` / ``aclose()``; `RedisKeys(prefix, role)` names keys
+    ``aclear(keys)``, ``execute_packed(packed, *command)`` / ``aexecute_packed`` (one pre-packed
+    command on a pooled connection, skipping redis-py's per-call packing; see `pack_command` /
+    `bulk`), ``close()`` / ``aclose()``; `RedisKeys(prefix, role)` names keys
     ``{prefix}:role:…`` (Cluster hash tag); `TemporaryRedisServer` is the ``redis-server``
     started when no connection is given.
 
@@ -23,7 +25,7 @@ Nothing here imports ``redis`` until a Redis backend is opened.
 
 from __future__ import annotations
 
-from sessions.backends._redis import RedisBackend, RedisKeys, RedisOptions, open_redis
+from sessions.backends._redis import RedisBackend, RedisKeys, RedisOptions, bulk, open_redis, pack_command
 from sessions.backends._server import MAXMEMORY_POLICIES, TemporaryRedisServer, find_redis_server
 from sessions.backends._sqlite import (
     BUSY_TIMEOUT_S,
@@ -47,11 +49,13 @@ __all__ = [
     "SQLiteConnection",
     "TemporaryRedisServer",
     "WallClock",
+    "bulk",
     "default_cache_dir",
     "default_sqlite_path",
     "find_redis_server",
     "open_redis",
     "open_sqlite",
+    "pack_command",
     "transaction",
     "wall_clock_ns",
 ]

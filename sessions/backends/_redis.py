@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import threading
 import weakref
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
     import redis
     import redis.asyncio
 
-__all__ = ["RedisBackend", "RedisKeys", "RedisOptions", "open_redis"]
+__all__ = ["RedisBackend", "RedisKeys", "RedisOptions", "bulk", "open_redis", "pack_command"]
 
 _SCAN_COUNT = 1000
 _UNLINK_BATCH = 500
@@ -280,6 +281,7 @@ class RedisBackend:
         if not self.options.external:
             self.server = self._start_server()
         self.client, self._owned_sync = self._make_sync()
+        self._fast_pool, self._get_connection_args = _fast_path(self.client)
         self.ping()
 
     # ------------------------------------------------------------------ clients
@@ -330,6 +332,66 @@ class RedisBackend:
             "conn/url/host to let sessions start a temporary redis-server"
         )
         return BackendUnavailable(f"cannot reach {where}: {exc}; {hint}")
+
+    # ------------------------------------------------------------------ fast path
+    def execute_packed(self, packed: bytes, *command: Any) -> Any:
+        """Run ``command`` — already RESP-encoded as ``packed`` (see `pack_command`) — in one round trip.
+
+        Hot paths (a rate-limit decision, a cache hit) spend most of their client time in
+        redis-py's generic argument packing and bookkeeping; a caller that pre-packs the constant
+        part of its command once saves that. The command goes out on a pooled connection; an
+        error reply is raised as redis-py would raise it (e.g. ``NoScriptError``). On a
+        connection problem the connection is dropped and ``client.execute_command(*command)``
+        takes over, with redis-py's own reconnect-and-retry.
+        """
+        import redis
+
+        client: Any = self.client
+        pool = self._fast_pool
+        if pool is None:
+            return client.execute_command(*command)
+        conn = pool.get_connection(*self._get_connection_args)
+        try:
+            conn.send_packed_command([packed], check_health=False)
+            reply = conn.read_response()
+        except redis.ResponseError:
+            pool.release(conn)  # an error reply leaves the connection in a clean state
+            raise
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            conn.disconnect()
+            pool.release(conn)
+            return client.execute_command(*command)
+        except BaseException:
+            conn.disconnect()  # interrupted mid-reply: the connection's state is unknown
+            pool.release(conn)
+            raise
+        pool.release(conn)
+        return reply
+
+    async def aexecute_packed(self, packed: bytes, *command: Any) -> Any:
+        """Async `execute_packed` on this loop's client."""
+        import redis
+
+        client: Any = self.aclient
+        pool, args = _fast_path(client)
+        if pool is None:
+            return await client.execute_command(*command)
+        conn = await pool.get_connection(*args)
+        try:
+            await conn.send_packed_command([packed], check_health=False)
+            reply = await conn.read_response()
+        except redis.ResponseError:
+            await pool.release(conn)
+            raise
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            await conn.disconnect(nowait=True)
+            await pool.release(conn)
+            return await client.execute_command(*command)
+        except BaseException:
+            await asyncio.shield(_drop_connection(pool, conn))
+            raise
+        await pool.release(conn)
+        return reply
 
     # ------------------------------------------------------------------ clearing
     def clear(self, keys: RedisKeys) -> int:
@@ -569,6 +631,53 @@ def _forget(backend: RedisBackend) -> None:
 
 
 # ---------------------------------------------------------------------- helpers
+def bulk(value: bytes) -> bytes:
+    """One RESP bulk string."""
+    return b"$%d\r\n%b\r\n" % (len(value), value)
+
+
+def pack_command(*parts: str | bytes) -> bytes:
+    """A whole RESP command (an array of bulk strings); ``str`` parts are UTF-8 encoded."""
+    encoded = [p.encode() if isinstance(p, str) else p for p in parts]
+    return b"*%d\r\n" % len(encoded) + b"".join(bulk(p) for p in encoded)
+
+
+def _fast_path(client: Any) -> tuple[Any, tuple[str, ...]]:
+    """The pool `execute_packed` may use directly (None: always go through redis-py), and the
+    arguments its ``get_connection`` needs (redis-py 5 requires a command name, later ones warn)."""
+    import redis
+    import redis.asyncio
+
+    pool = getattr(client, "connection_pool", None)
+    plain = type(client) is redis.Redis or type(client) is redis.asyncio.Redis
+    if not plain or pool is None or getattr(client, "connection", None) is not None:
+        return None, ()  # clusters, pipelines, single-connection clients: keep redis-py's routing
+    pool_type: Any = type(pool)
+    return pool, _get_connection_args(pool_type)
+
+
+@functools.cache
+def _get_connection_args(pool_type: Any) -> tuple[str, ...]:
+    import inspect
+
+    params = list(inspect.signature(pool_type.get_connection).parameters.values())[1:]  # skip self
+    needs_name = (
+        bool(params)
+        and params[0].default is inspect.Parameter.empty
+        and params[0].kind
+        in (
+            inspect.Parameter.POSITIONAL_ONLY,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        )
+    )
+    return ("EVALSHA",) if needs_name else ()
+
+
+async def _drop_connection(pool: Any, conn: Any) -> None:
+    await conn.disconnect(nowait=True)
+    await pool.release(conn)
+
+
 def _require_redis() -> None:
     """Import redis-py now, with an actionable message if it is missing."""
     try:

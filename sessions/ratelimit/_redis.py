@@ -28,13 +28,13 @@ from __future__ import annotations
 import difflib
 import hashlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from importlib import resources
 from typing import Any, Final
 
 from sessions._exceptions import BackendError, BackendUnavailable
-from sessions.backends import RedisKeys, RedisOptions, open_redis, wall_clock_ns
+from sessions.backends import RedisKeys, RedisOptions, bulk, open_redis, wall_clock_ns
 
 from ._algorithms import ALGORITHMS, MODES, US, AlgorithmParams, Decision, Mode, Spec, max_wait_ticks
 
@@ -73,6 +73,8 @@ class _Compiled:
     state_prefix: str
     pause_prefix: str | None  # sliding window only: its pause lives in a second key
     integral: bool  # window algorithms count whole requests
+    head: bytes  # RESP: array header, EVALSHA, sha, numkeys
+    tail: bytes  # RESP: the parameters
 
 
 def _read(name: str) -> str:
@@ -160,8 +162,8 @@ class RedisStorage:
     ) -> Decision:
         """Decide (and commit, per ``mode``) one request atomically in one round trip."""
         compiled = self._compiled.get(params) or self._compile(params)
-        keys, args = self._decide_args(compiled, key, cost, mode, max_wait)
-        return _decision(self._run(compiled.script, keys, args))
+        keys, argv = self._decide_args(compiled, key, cost, mode, max_wait)
+        return _decision(self._run(compiled, keys, argv))
 
     async def aapply(
         self,
@@ -173,18 +175,18 @@ class RedisStorage:
     ) -> Decision:
         """Async twin of `apply` (``redis.asyncio``, never blocks the event loop)."""
         compiled = self._compiled.get(params) or self._compile(params)
-        keys, args = self._decide_args(compiled, key, cost, mode, max_wait)
-        return _decision(await self._arun(compiled.script, keys, args))
+        keys, argv = self._decide_args(compiled, key, cost, mode, max_wait)
+        return _decision(await self._arun(compiled, keys, argv))
 
     def pause(self, key: str, params: AlgorithmParams, seconds: float) -> None:
         """Admit nothing for ``key`` before ``seconds`` from now, in every process sharing this Redis."""
         compiled = self._compiled.get(params) or self._compile(params)
-        self._run(compiled.script, *self._pause_args(compiled, key, seconds))
+        self._run(compiled, *self._pause_args(compiled, key, seconds))
 
     async def apause(self, key: str, params: AlgorithmParams, seconds: float) -> None:
         """Async twin of `pause`."""
         compiled = self._compiled.get(params) or self._compile(params)
-        await self._arun(compiled.script, *self._pause_args(compiled, key, seconds))
+        await self._arun(compiled, *self._pause_args(compiled, key, seconds))
 
     # ------------------------------------------------------------------ housekeeping
     def clear(self, key: str | None = None) -> None:
@@ -227,12 +229,18 @@ class RedisStorage:
         spec = params.spec(US)
         algorithm = spec.algorithm
         sliding = algorithm == "slidingwindow"
+        script, args, nkeys = _SCRIPTS[algorithm], _spec_args(spec), 2 if sliding else 1
+        # Pre-packed constant parts of the command: per call only keys and 4 arguments are encoded.
+        count = 3 + nkeys + 4 + len(args)
+        head = b"*%d\r\n" % count + b"".join(bulk(p.encode()) for p in ("EVALSHA", script.sha, str(nkeys)))
         compiled = _Compiled(
-            script=_SCRIPTS[algorithm],
-            params=_spec_args(spec),
+            script=script,
+            params=args,
             state_prefix=self._keys.key("s", algorithm, ""),
             pause_prefix=self._keys.key("p", algorithm, "") if sliding else None,
             integral=algorithm in ("slidingwindow", "fixedwindow"),
+            head=head,
+            tail=b"".join(bulk(a.encode()) for a in args),
         )
         self._compiled[params] = compiled
         return compiled
@@ -254,36 +262,39 @@ class RedisStorage:
             "d",
             _cost_argument(cost, compiled.integral),
             str(wait),
-            *compiled.params,
         ]
 
     def _pause_args(self, compiled: _Compiled, key: str, seconds: float) -> tuple[list[str], list[str]]:
         ticks = max(0, math.ceil(seconds * US))
-        return self._keys_for(compiled, key), [self._now(), "p", str(ticks), "0", *compiled.params]
+        return self._keys_for(compiled, key), [self._now(), "p", str(ticks), "0"]
 
-    def _run(self, script: _Script, keys: Sequence[str], args: Sequence[str]) -> Any:
-        """EVALSHA; on NOSCRIPT, EVAL (which also puts the script back in the server's cache)."""
+    def _run(self, compiled: _Compiled, keys: list[str], argv: list[str]) -> Any:
+        """EVALSHA in one round trip; on NOSCRIPT, EVAL (which also re-caches the script)."""
         import redis
 
-        client: Any = self._backend.client  # execute_command is untyped in redis-py
+        packed = compiled.head + b"".join([bulk(a.encode()) for a in keys + argv]) + compiled.tail
+        args = (len(keys), *keys, *argv, *compiled.params)
         try:
             try:
-                return client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+                return self._backend.execute_packed(packed, "EVALSHA", compiled.script.sha, *args)
             except redis.exceptions.NoScriptError:
-                return client.execute_command("EVAL", script.source, len(keys), *keys, *args)
+                client: Any = self._backend.client  # execute_command is untyped in redis-py
+                return client.execute_command("EVAL", compiled.script.source, *args)
         except Exception as exc:
             raise self._wrap(exc) from exc
 
-    async def _arun(self, script: _Script, keys: Sequence[str], args: Sequence[str]) -> Any:
+    async def _arun(self, compiled: _Compiled, keys: list[str], argv: list[str]) -> Any:
         """Async `_run`."""
         import redis
 
-        client: Any = self._backend.aclient
+        packed = compiled.head + b"".join([bulk(a.encode()) for a in keys + argv]) + compiled.tail
+        args = (len(keys), *keys, *argv, *compiled.params)
         try:
             try:
-                return await client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+                return await self._backend.aexecute_packed(packed, "EVALSHA", compiled.script.sha, *args)
             except redis.exceptions.NoScriptError:
-                return await client.execute_command("EVAL", script.source, len(keys), *keys, *args)
+                client: Any = self._backend.aclient
+                return await client.execute_command("EVAL", compiled.script.source, *args)
         except Exception as exc:
             raise self._wrap(exc) from exc
 
@@ -304,9 +315,10 @@ class RedisStorage:
         return BackendError(f"Redis rate-limit operation failed: {exc}{hint}")
 
 
-def _decision(reply: Sequence[Any]) -> Decision:
-    """The script's integer ticks → a `Decision` in seconds, exactly as ``_algorithms`` builds it."""
-    allowed, remaining, retry, reset, delay = reply
+def _decision(reply: bytes | str) -> Decision:
+    """The script's ``"allowed remaining retry reset delay"`` ticks → a `Decision` in seconds, exactly as
+    ``_algorithms`` builds it."""
+    allowed, remaining, retry, reset, delay = map(int, reply.split())
     return _new(
         Decision,
         (

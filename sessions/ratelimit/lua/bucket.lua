@@ -36,7 +36,7 @@ end
 local function decide(now, cost, max_wait)
   local paused, level, last = load()
   if cost > CAPACITY then
-    return {0, remaining(paused, level, last, now), -1, reset(paused, level, last, now), 0}
+    return reply(0, remaining(paused, level, last, now), -1, reset(paused, level, last, now), 0)
   end
   local slot = max(max(now, paused), last)
   local lvl = level - (slot - last) * RATE
@@ -56,7 +56,7 @@ local function decide(now, cost, max_wait)
   local new_level = lvl + cost
   local ttl = reset(paused, new_level, slot, now)
   save(KEY, encode(paused, new_level, slot), ttl)
-  return {1, remaining(paused, new_level, slot, now), 0, ttl, wait}
+  return reply(1, remaining(paused, new_level, slot, now), 0, ttl, wait)
 end
 
 local function pause(now, ticks)

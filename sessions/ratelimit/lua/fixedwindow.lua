@@ -41,7 +41,7 @@ end
 local function decide(now, cost, max_wait)
   local paused, start, count = load()
   if cost > LIMIT then
-    return {0, remaining(paused, start, count, now), -1, reset(paused, start, count, now), 0}
+    return reply(0, remaining(paused, start, count, now), -1, reset(paused, start, count, now), 0)
   end
   local first = max(now, paused)
   local current = align(first)
@@ -61,7 +61,7 @@ local function decide(now, cost, max_wait)
   end
   local ttl = reset(paused, new_start, new_count, now)
   save(KEY, int(paused) .. ' ' .. int(new_start) .. ' ' .. int(new_count), ttl)
-  return {1, remaining(paused, new_start, new_count, now), 0, ttl, wait}
+  return reply(1, remaining(paused, new_start, new_count, now), 0, ttl, wait)
 end
 
 local function pause(now, ticks)

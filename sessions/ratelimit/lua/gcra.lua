@@ -22,7 +22,7 @@ end
 local function decide(now, cost, max_wait)
   local paused, tat = load()
   if cost > BURST then
-    return {0, remaining(paused, tat, now), -1, max(tat, paused) - now, 0}
+    return reply(0, remaining(paused, tat, now), -1, max(tat, paused) - now, 0)
   end
   local inc = math.ceil(cost * INTERVAL) -- exact for integral costs, rounded up for fractional ones
   local slot = max(max(now, paused), tat + inc - TOLERANCE)
@@ -33,7 +33,7 @@ local function decide(now, cost, max_wait)
   local new_tat = max(tat, slot) + inc
   local ttl = max(new_tat, paused) - now
   save(KEY, int(paused) .. ' ' .. int(new_tat), ttl)
-  return {1, remaining(paused, new_tat, now), 0, ttl, wait}
+  return reply(1, remaining(paused, new_tat, now), 0, ttl, wait)
 end
 
 local function pause(now, ticks)

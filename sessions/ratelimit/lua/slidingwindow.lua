@@ -64,7 +64,7 @@ local function commit(paused, e, k, cost, slot, now)
   if not (paused > now or slot > now) then
     rem = LIMIT - (k + cost - drop)
   end
-  return {1, rem, 0, ttl, slot - now}
+  return reply(1, rem, 0, ttl, slot - now)
 end
 
 local function decide(now, cost, max_wait)
@@ -79,7 +79,7 @@ local function decide(now, cost, max_wait)
     last = tonumber(redis.call('LINDEX', LOG, -1))
   end
   if cost > LIMIT then
-    return {0, remaining(paused, k, last, now), -1, reset(paused, last, now), 0}
+    return reply(0, remaining(paused, k, last, now), -1, reset(paused, last, now), 0)
   end
   local slot = max(now, paused)
   if k > 0 then
