@@ -96,12 +96,27 @@ class _SessionCore:
 
     @classmethod
     def _all_request_options(cls) -> frozenset[str]:
-        names: set[str] = set()
-        for klass in cls.__mro__:
-            names |= klass.__dict__.get("request_options", frozenset())
-        return frozenset(names)
+        """Per-request option names of every class in the MRO (computed once per class)."""
+        cached = cls.__dict__.get("_request_options_cache")
+        if cached is None:
+            names: set[str] = set()
+            for klass in cls.__mro__:
+                names |= klass.__dict__.get("request_options", frozenset())
+            cached = frozenset(names)
+            cls._request_options_cache = cached  # type: ignore[attr-defined]
+        return cached
 
     # -- calls ----------------------------------------------------------------------------
+
+    def _plain_absolute(self, url: str) -> bool:
+        """True when `url` needs no merging (no base_url, no session params) and the fast path is open."""
+        client: Any = self
+        return (
+            url.startswith(("http://", "https://"))
+            and not client._params
+            and not client._base_url.host
+            and self._fast_path_usable()
+        )
 
     def _fast_path_usable(self) -> bool:
         client: Any = self
@@ -122,7 +137,23 @@ class _SessionCore:
         options: dict[str, Any],
     ) -> Call:
         client: Any = self
-        reject_unknown(options, type(self)._all_request_options(), where=f"{type(self).__name__}.request()")
+        if options:
+            reject_unknown(
+                options, type(self)._all_request_options(), where=f"{type(self).__name__}.request()"
+            )
+        if not kwargs and type(url) is str and self._plain_absolute(url):
+            # The batch engine's common case: a bare absolute URL and no per-request settings.
+            return Call(
+                method.upper(),
+                url,
+                client._headers,
+                None,
+                client.timeout,
+                client.follow_redirects,
+                False,
+                {},
+                options,
+            )
         follow = kwargs.get("follow_redirects", USE_CLIENT_DEFAULT)
         follow_redirects = client.follow_redirects if isinstance(follow, UseClientDefault) else bool(follow)
         timeout_arg = kwargs.get("timeout", USE_CLIENT_DEFAULT)

@@ -43,7 +43,8 @@ def test_decisions_match_the_pure_core(
     start = clock.now
     for t, mode in SCRIPT:
         clock.now = start + round(t * NS)
-        expected_state, expected = decide(params, state, clock.now, 1, mode)  # type: ignore[arg-type]
+        unit = getattr(storage, "unit", NS)
+        expected_state, expected = decide(params, state, clock.now // (NS // unit), 1, mode, unit=unit)  # type: ignore[arg-type]
         state = expected_state or state
         assert storage.apply("k", params, 1, mode) == expected  # type: ignore[arg-type]
 
@@ -56,7 +57,8 @@ async def test_async_decisions_match_the_pure_core(
     start = clock.now
     for t, mode in SCRIPT:
         clock.now = start + round(t * NS)
-        expected_state, expected = decide(params, state, clock.now, 1, mode)  # type: ignore[arg-type]
+        unit = getattr(storage, "unit", NS)
+        expected_state, expected = decide(params, state, clock.now // (NS // unit), 1, mode, unit=unit)  # type: ignore[arg-type]
         state = expected_state or state
         assert await storage.aapply("k", params, 1, mode) == expected  # type: ignore[arg-type]
 
