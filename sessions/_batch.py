@@ -139,16 +139,20 @@ class Batch:
 
     # -- whole runs -----------------------------------------------------------------------
 
-    async def _worker(self, sink: Callable[[int, Result], Any]) -> None:
+    async def _worker(self, sink: Callable[[int, Result], Any], awaitable_sink: bool) -> None:
         progress = self.progress
+        send = self._send
         for index, (item, method) in self.items:
-            result = await self._send(index, item, method)
+            result = await send(index, item, method)
             if progress is not None:
                 progress.advance(result)
-            await sink(index, result)
+            if awaitable_sink:
+                await sink(index, result)
+            else:
+                sink(index, result)
 
-    async def _run_workers(self, sink: Callable[[int, Result], Any]) -> None:
-        workers = [asyncio.ensure_future(self._worker(sink)) for _ in range(self.concurrency)]
+    async def _run_workers(self, sink: Callable[[int, Result], Any], *, awaitable_sink: bool = True) -> None:
+        workers = [asyncio.ensure_future(self._worker(sink, awaitable_sink)) for _ in range(self.concurrency)]
         try:
             await asyncio.gather(*workers)
         finally:
@@ -163,12 +167,12 @@ class Batch:
         """Run the whole batch; results in input order."""
         results: list[Result | None] = []
 
-        async def store(index: int, result: Result) -> None:
+        def store(index: int, result: Result) -> None:
             if index >= len(results):
                 results.extend([None] * (index + 1 - len(results)))
             results[index] = result
 
-        await self._run_workers(store)
+        await self._run_workers(store, awaitable_sink=False)
         return results  # type: ignore[return-value]
 
     async def iterate(self) -> AsyncIterator[tuple[int, Result]]:

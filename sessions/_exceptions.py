@@ -70,7 +70,8 @@ class ImpossibleRequest(RateLimitExceeded, ValueError):
             key,
             algorithm,
             float("inf"),
-            f"cost {cost} exceeds the capacity {capacity} of {algorithm} limit {key!r}: it can never be admitted",
+            f"cost {cost} exceeds the capacity {capacity} of {algorithm} limit {key!r}: "
+            "it can never be admitted",
         )
 
 

@@ -41,6 +41,8 @@ class Response(httpx.Response):
     cache_key: str | None = None
 
     _raw_headers: RawHeaders | None
+    #: Set by the fast path when the response carries Set-Cookie (the session's jar must see it).
+    _set_cookie: bool = False
     _request_factory: Callable[[], httpx.Request] | None
 
     @classmethod
@@ -51,7 +53,7 @@ class Response(httpx.Response):
         content: bytes,
         *,
         request: httpx.Request | Callable[[], httpx.Request] | None = None,
-        elapsed: datetime.timedelta = _EMPTY_ELAPSED,
+        elapsed: datetime.timedelta | float = _EMPTY_ELAPSED,
         extensions: dict[str, Any] | None = None,
     ) -> Response:
         """Build a fully read response cheaply (no header parsing, no request unless asked)."""
@@ -74,8 +76,29 @@ class Response(httpx.Response):
         attrs["stream"] = ByteStream(content)
         attrs["_content"] = content
         attrs["_num_bytes_downloaded"] = len(content)
-        attrs["_elapsed"] = elapsed
+        if isinstance(elapsed, float):
+            attrs["_elapsed_seconds"] = elapsed  # the timedelta is made on first access (~0.4 us saved)
+        else:
+            attrs["_elapsed"] = elapsed
         return self
+
+    @property
+    def elapsed(self) -> datetime.timedelta:
+        """Time from sending the request to reading the whole response."""
+        attrs = self.__dict__
+        elapsed = attrs.get("_elapsed")
+        if elapsed is None:
+            seconds = attrs.get("_elapsed_seconds")
+            if seconds is None:
+                raise RuntimeError(
+                    "'.elapsed' may only be accessed after the response has been read or closed."
+                )
+            elapsed = attrs["_elapsed"] = datetime.timedelta(seconds=seconds)
+        return elapsed
+
+    @elapsed.setter
+    def elapsed(self, value: datetime.timedelta) -> None:
+        self.__dict__["_elapsed"] = value
 
     @property
     def headers(self) -> httpx.Headers:

@@ -313,7 +313,7 @@ class _SessionCore:
 
     def _absorb_cookies(self, call: Call, response: Response) -> None:
         """Keep Set-Cookie from fast-path responses (httpx's send() does this on its own path)."""
-        if call.fast and any(name.lower() == b"set-cookie" for name, _ in response._raw_headers or ()):
+        if call.fast and response._set_cookie:
             self.cookies.extract_cookies(response)  # type: ignore[attr-defined]
 
     def _finish(self, call: Call, response: Response, history: list[Response], attempts: int) -> Response:

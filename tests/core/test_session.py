@@ -229,3 +229,19 @@ async def test_async_retry_after(httpbin: LocalHttpbin) -> None:
         s._asleep = record  # type: ignore[method-assign,assignment]
         r = await s.get(f"{httpbin.url}/retry-after/1?seconds=0.25&key={key}")
     assert (r.status_code, r.attempts, delays) == (200, 2, [0.25])
+
+
+def test_session_header_changes_after_first_request_take_effect(httpbin: LocalHttpbin) -> None:
+    with Session(headers={"X-One": "1", "X-Two": "2"}) as s:
+        assert s.get(f"{httpbin.url}/headers").json()["headers"]["X-Two"] == "2"
+        s.headers["X-Two"] = "changed"
+        assert s.get(f"{httpbin.url}/headers").json()["headers"]["X-Two"] == "changed"
+        del s.headers["X-One"]
+        seen = s.get(f"{httpbin.url}/headers").json()["headers"]
+        assert "X-One" not in seen
+        assert seen["X-Two"] == "changed"
+
+
+def test_per_request_headers_do_not_stick(session: Session, httpbin: LocalHttpbin) -> None:
+    assert session.get(f"{httpbin.url}/headers", headers={"X-Once": "y"}).json()["headers"]["X-Once"] == "y"
+    assert "X-Once" not in session.get(f"{httpbin.url}/headers").json()["headers"]
