@@ -38,6 +38,8 @@ __all__ = ["Batch"]
 logger = logging.getLogger("sessions")
 Result = Response | ErrorResult
 _DONE = object()
+_NO_KWARGS: dict[str, Any] = {}  # shared, never mutated: plain URL items need no per-item dicts
+_NO_OPTIONS: dict[str, Any] = {}
 
 
 @dataclass
@@ -95,7 +97,7 @@ class Batch:
         session = self.session
         try:
             if type(item) is str and not self.request_kwargs:
-                call = session._make_call(method, item, {}, {})
+                call = session._make_call(method, item, _NO_KWARGS, _NO_OPTIONS)
             else:
                 call = self._call_for(item, method)
             response = await session._adispatch(call)

@@ -80,12 +80,85 @@ def _client_session(connector: Any, headers: Any) -> aiohttp.ClientSession:
     )
 
 
+class _Watch:
+    """One fast-path request under the read-timeout watchdog."""
+
+    __slots__ = ("deadline", "expired", "resp", "seen", "task", "timeout")
+
+    def __init__(self, task: asyncio.Task[Any], timeout: float, now: float) -> None:
+        self.task = task
+        self.timeout = timeout
+        self.deadline = now + timeout
+        self.resp: aiohttp.ClientResponse | None = None
+        self.seen = -1
+        self.expired = False
+
+    def progress(self) -> int:
+        resp = self.resp
+        return -1 if resp is None else resp.content.total_bytes
+
+
+class ReadWatchdog:
+    """Enforces httpx's read timeout on fast-path requests with one periodic check per loop.
+
+    aiohttp's `sock_read` re-arms a `call_later` timer on every `data_received`; at tens of
+    thousands of requests a second those timers are ~10% of the CPU (benchmarks/README.md). Here a
+    request costs a set insert and removal; a single task wakes every `tick` seconds and cancels a
+    request that has received no bytes for `timeout` seconds (the same idle-time meaning as httpx's
+    read timeout, with `tick` granularity: at most a quarter of the timeout, and 0.5 s).
+    """
+
+    def __init__(self) -> None:
+        self._watches: set[_Watch] = set()
+        self._runner: asyncio.Task[None] | None = None
+        self._tick = 0.5
+        self._timeout_seen = float("inf")
+
+    def watch(self, timeout: float) -> _Watch:
+        """Start watching the current task; pair with `unwatch`."""
+        loop = asyncio.get_running_loop()
+        entry = _Watch(asyncio.current_task(), timeout, loop.time())  # type: ignore[arg-type]
+        self._watches.add(entry)
+        if timeout < self._timeout_seen:
+            self._timeout_seen = timeout
+            self._tick = min(self._tick, max(timeout / 4, 0.01))
+        runner = self._runner
+        if runner is None or runner.done() or runner.get_loop() is not loop:
+            self._runner = loop.create_task(self._run(), name="sessions-read-watchdog")
+        return entry
+
+    def unwatch(self, entry: _Watch) -> None:
+        """Stop watching (the request finished, failed or was cancelled)."""
+        self._watches.discard(entry)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._watches:
+            await asyncio.sleep(self._tick)
+            now = loop.time()
+            for entry in [w for w in self._watches if now >= w.deadline]:
+                progress = entry.progress()
+                if progress != entry.seen:  # bytes arrived since the last look: not idle
+                    entry.seen = progress
+                    entry.deadline = now + entry.timeout
+                    continue
+                entry.expired = True
+                self._watches.discard(entry)
+                entry.task.cancel()
+
+    def stop(self) -> None:
+        """Cancel the checker (the engine is closing)."""
+        runner, self._runner = self._runner, None
+        if runner is not None and not runner.done():
+            runner.cancel()
+
+
 def _client_timeout(timeout: httpx.Timeout | None) -> aiohttp.ClientTimeout:
     if timeout is None:
         return aiohttp.ClientTimeout(total=None)
     # No `connect=` (httpx's pool timeout): aiohttp arms that timer on every request, even on a reused
-    # connection, and it costs ~3 us; the pool is sized by `limits`, and sock_connect/sock_read still apply.
-    return aiohttp.ClientTimeout(total=None, sock_connect=timeout.connect, sock_read=timeout.read)
+    # connection; the pool is sized by `limits`. No `sock_read=`: `ReadWatchdog` enforces the read timeout.
+    return aiohttp.ClientTimeout(total=None, sock_connect=timeout.connect)
 
 
 class Engine:
@@ -115,10 +188,11 @@ class Engine:
         # merging per request. Anything else goes through `_session`, which has no defaults, so a header
         # httpx removed (e.g. Authorization on a cross-origin redirect) is never put back.
         self._defaulted: aiohttp.ClientSession | None = None
-        self._default_raw: list[tuple[bytes, bytes]] | None = None
+        self._default_items: list[tuple[bytes, bytes, bytes]] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timeouts: dict[tuple[float | None, ...] | None, aiohttp.ClientTimeout] = {}
         self._closed = False
+        self._watchdog = ReadWatchdog()
 
     def _ssl_context(self) -> ssl.SSLContext:
         # Built on first https use: loading the CA bundle costs milliseconds.
@@ -132,7 +206,8 @@ class Engine:
         """The pool for the running loop (made on first use)."""
         loop = asyncio.get_running_loop()
         session = self._session
-        if session is not None and self._loop is loop and not session.closed:
+        # `closed` is not checked: only aclose()/close_from_other_loop() close it, and they drop it.
+        if session is not None and self._loop is loop:
             return session
         if self._closed:
             raise RuntimeError("Cannot send a request, as the session has been closed.")
@@ -153,13 +228,14 @@ class Engine:
     def _client_for(self, headers: httpx.Headers) -> tuple[aiohttp.ClientSession, Any]:
         """The pool view and the `headers=` argument for a fast-path call."""
         plain = self.client()
-        raw = headers.raw
-        if self._defaulted is None or self._defaulted.closed:
-            if self._default_raw is not None and raw != self._default_raw:
+        # Compare httpx's internal (raw, lower, value) list: C-level equality, no list built per call.
+        items: list[tuple[bytes, bytes, bytes]] = headers._list
+        if self._defaulted is None:
+            if self._default_items is not None and items != self._default_items:
                 return plain, headers.multi_items()
-            self._default_raw = raw
+            self._default_items = list(items)
             self._defaulted = _client_session(plain.connector, headers.multi_items())
-        if raw == self._default_raw:
+        if items == self._default_items:
             return self._defaulted, None
         return plain, headers.multi_items()
 
@@ -179,6 +255,8 @@ class Engine:
         started = time.perf_counter()
         url = call.yurl
         client, headers = self._client_for(call.headers)
+        read_timeout = None if call.timeout is None else call.timeout.read
+        watch = None if read_timeout is None else self._watchdog.watch(read_timeout)
         try:
             async with client.request(
                 call.method,
@@ -189,6 +267,8 @@ class Engine:
                 timeout=self.client_timeout(call.timeout),
                 ssl=self._ssl_for(url),
             ) as resp:
+                if watch is not None:
+                    watch.resp = resp
                 content = await resp.read()
                 set_cookie = "Set-Cookie" in resp.headers
                 response = Response.from_parts(
@@ -200,6 +280,16 @@ class Engine:
                 )
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise _httpx_error(exc, None) from exc
+        except asyncio.CancelledError:
+            if watch is None or not watch.expired:
+                raise
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()  # the cancellation was our timeout, not the caller's
+            raise httpx.ReadTimeout(f"no data for {read_timeout}s (read timeout)") from None
+        finally:
+            if watch is not None:
+                self._watchdog.unwatch(watch)
         if set_cookie:
             response._set_cookie = True
         return response
@@ -223,6 +313,7 @@ class Engine:
     async def aclose(self) -> None:
         """Close the pool; the engine refuses new requests afterwards."""
         self._closed = True
+        self._watchdog.stop()
         defaulted, self._defaulted = self._defaulted, None
         if defaulted is not None and not defaulted.closed:
             await defaulted.close()

@@ -126,7 +126,7 @@ class _SessionCore:
             and client._auth is None
             and not client._event_hooks["request"]
             and not client._event_hooks["response"]
-            and not client._cookies.jar
+            and not client._cookies.jar._cookies  # O(1), unlike len(jar), which walks every cookie
         )
 
     def _make_call(
@@ -295,7 +295,7 @@ class _SessionCore:
                 await self._asleep(retry.sleep_for(None))
                 call.attempt += 1
                 continue
-            if response.has_redirect_location and call.follow_redirects:
+            if call.follow_redirects and _is_redirect(response):
                 response.attempts = attempts
                 history.append(response)
                 call = self._redirect(call, response, history)
@@ -318,12 +318,18 @@ class _SessionCore:
 
     def _finish(self, call: Call, response: Response, history: list[Response], attempts: int) -> Response:
         client: Any = self
-        response.attempts = attempts
+        if attempts != 1:  # the class default is 1
+            response.attempts = attempts
         if history:
             response.history = list(history)
-        if response.has_redirect_location and not call.follow_redirects:
+        if not call.follow_redirects and _is_redirect(response):
             response.next_request = client._build_redirect_request(call.build_request(), response)
         return response
+
+
+def _is_redirect(response: Response) -> bool:
+    """3xx with a Location (the status test first: it spares most responses a header lookup)."""
+    return 300 <= response.status_code < 400 and response.has_redirect_location
 
 
 def _never_retries(retry: Retry) -> bool:
@@ -435,7 +441,7 @@ class Session(_SessionCore, httpx.Client):
                 self._sleep(retry.sleep_for(None))
                 call.attempt += 1
                 continue
-            if response.has_redirect_location and call.follow_redirects:
+            if call.follow_redirects and _is_redirect(response):
                 response.attempts = attempts
                 history.append(response)
                 call = self._redirect(call, response, history)
