@@ -507,6 +507,63 @@ def _ours_patches() -> dict[str, Callable[[], Callable[[], None]]]:
 
         return patch(eng.Engine, "client_timeout", ct)
 
+    def timeout_watchdog() -> Callable[[], None]:
+        # Keep sock_read semantics, but instead of one call_later per data_received, stamp a deadline and let
+        # one periodic tick per loop fire _on_read_timeout for stale handlers.
+        orig_client = eng.Engine.__dict__["client"]
+
+        def client(self: Any) -> aiohttp.ClientSession:
+            cs = orig_client(self)
+            conn = cs.connector
+            if conn is not None and not getattr(conn, "_bench_wd", False):
+                import functools
+
+                conn._factory = functools.partial(WatchdogHandler, loop=conn._loop)
+                conn._bench_wd = True
+            return cs
+
+        return patch(eng.Engine, "client", client)
+
+    def cheap_call() -> Callable[[], None]:
+        # per-batch Call template: what _make_call computes is constant for plain-URL items of one batch
+        import sessions._batch as batch
+        from sessions._models import Call
+
+        orig_send = batch.Batch.__dict__["_send"]
+
+        async def _send(self: Any, index: int, item: Any, method: str) -> Any:
+            tpl = self.__dict__.get("_bench_tpl")
+            if tpl is None:
+                tpl = self.__dict__["_bench_tpl"] = self.session._make_call(method, "http://x/", {}, {})
+            if type(item) is str and not self.request_kwargs and item.startswith(("http://", "https://")):
+                call = Call(method, item, tpl.headers, None, tpl.timeout, tpl.follow_redirects, False, {}, {})
+                try:
+                    response = await self.session._adispatch(call)
+                except Exception as exc:  # noqa: BLE001
+                    from sessions._models import ErrorResult
+
+                    return ErrorResult(index, method, item, exc)
+                return response
+            return await orig_send(self, index, item, method)
+
+        return patch(batch.Batch, "_send", _send)
+
+    def bypass_dispatch() -> Callable[[], None]:
+        # upper bound: no retry/redirect/cookie layer at all (only valid without retries, mixins, cookies)
+        undo = cheap_call()
+        orig = sess._SessionCore.__dict__["_adispatch"]
+
+        async def _adispatch(self: Any, call: Any) -> Any:
+            return await self._engine.fetch(call)
+
+        setattr(sess._SessionCore, "_adispatch", _adispatch)
+
+        def both() -> None:
+            setattr(sess._SessionCore, "_adispatch", orig)
+            undo()
+
+        return both
+
     def options_cached() -> Callable[[], None]:
         orig = sess._SessionCore.__dict__["_all_request_options"].__func__
         cache: dict[type, frozenset[str]] = {}
@@ -575,7 +632,56 @@ def _ours_patches() -> dict[str, Callable[[], Callable[[], None]]]:
         "fetch: no contextmanager": lean_fetch(headers_on_session=False, no_ctxmgr=True),
         "fetch: headers on ClientSession": lean_fetch(headers_on_session=True, no_ctxmgr=False),
         "fetch: both": lean_fetch(headers_on_session=True, no_ctxmgr=True),
+        "timeout: watchdog handler": timeout_watchdog,
+        "batch: per-batch Call template": cheap_call,
+        "batch: template + bypass _adispatch": bypass_dispatch,
     }
+
+
+class WatchdogHandler(aiohttp.client_proto.ResponseHandler):
+    """aiohttp's ResponseHandler with sock_read enforced by a per-loop periodic check instead of a timer per read.
+
+    ``_reschedule_timeout`` (called on every ``data_received``) costs one ``loop.time()`` and a set insert instead
+    of cancel + ``call_later`` (a TimerHandle, a heap push, and heap garbage until the cancelled handle is popped).
+    Timeouts fire up to one tick (``TICK`` s) late.
+    """
+
+    TICK = 0.25
+    _live: dict[asyncio.AbstractEventLoop, set[WatchdogHandler]] = {}
+    _deadline: float | None = None
+
+    def _reschedule_timeout(self) -> None:
+        timeout = self._read_timeout
+        if timeout:
+            loop = self._loop
+            self._deadline = loop.time() + timeout
+            live = WatchdogHandler._live.get(loop)
+            if live is None:
+                live = WatchdogHandler._live[loop] = set()
+                loop.call_later(self.TICK, WatchdogHandler._tick, loop)
+            live.add(self)
+        else:
+            self._deadline = None
+
+    def _drop_timeout(self) -> None:
+        self._deadline = None
+
+    @staticmethod
+    def _tick(loop: asyncio.AbstractEventLoop) -> None:
+        live = WatchdogHandler._live.get(loop)
+        if not live:
+            WatchdogHandler._live.pop(loop, None)
+            return
+        now = loop.time()
+        for h in list(live):
+            d = h._deadline
+            if d is None:
+                live.discard(h)
+            elif now >= d:
+                h._deadline = None
+                live.discard(h)
+                h._on_read_timeout()
+        loop.call_later(WatchdogHandler.TICK, WatchdogHandler._tick, loop)
 
 
 def cmd_ours_ablate(base: str, a: argparse.Namespace) -> None:
@@ -616,6 +722,12 @@ def cmd_ours_ablate(base: str, a: argparse.Namespace) -> None:
     contenders["ours + all but timeout"] = with_patches(["_all_request_options cached", "fetch: both"])
     contenders["ours + all (no sock_read)"] = with_patches(
         ["timeout: none (no sock_read timer)", "_all_request_options cached", "fetch: both"])
+    contenders["ours + all (watchdog)"] = with_patches(
+        ["timeout: watchdog handler", "_all_request_options cached", "fetch: both"])
+    contenders["ours + all + template"] = with_patches(
+        ["timeout: watchdog handler", "fetch: both", "batch: per-batch Call template"])
+    contenders["ours + all + template + bypass"] = with_patches(
+        ["timeout: watchdog handler", "fetch: both", "batch: template + bypass _adispatch"])
     res = interleaved(contenders, a.n, a.repeat)
     print(f"  loop: {'uvloop' if a.uvloop else 'asyncio default'}; n={a.n} c={c} median of {a.repeat}")
     show(res, "raw aiohttp")

@@ -320,6 +320,11 @@ def machine_info(server: BenchServer, a: argparse.Namespace) -> dict[str, Any]:
     except Exception:  # noqa: BLE001
         commit = None
     try:
+        dirty = bool(subprocess.run(["git", "-C", _ROOT, "status", "--porcelain", "--", "sessions"],
+                                    capture_output=True, text=True, timeout=5).stdout.strip())
+    except Exception:  # noqa: BLE001
+        dirty = None
+    try:
         import sessions
 
         sessions_version = getattr(sessions, "__version__", None) or ver("sessions")
@@ -336,7 +341,7 @@ def machine_info(server: BenchServer, a: argparse.Namespace) -> dict[str, Any]:
         "versions": {d: ver(d) for d in ("httpx", "httpcore", "aiohttp", "uvloop", "anyio", "h11", "yarl",
                                           "multidict", "sniffio")},
         "sniffio_importable": importlib.util.find_spec("sniffio") is not None,
-        "sessions": {"version": sessions_version, "git_commit": commit},
+        "sessions": {"version": sessions_version, "git_commit": commit, "uncommitted_changes_in_sessions": dirty},
         "server": {"name": server.name, "detail": server.detail, "url": server.base_url},
         "loop_policy": "uvloop.EventLoopPolicy (all contenders)" if a.uvloop else "asyncio default (all contenders)",
         "loadavg_start": list(os.getloadavg()),
@@ -350,6 +355,9 @@ def report(conts: list[Contender], notes: list[str], info: dict[str, Any], a: ar
           f"httpx {info['versions']['httpx']}, httpcore {info['versions']['httpcore']}, "
           f"aiohttp {info['versions']['aiohttp']}, uvloop {info['versions']['uvloop']}, "
           f"sniffio importable: {info['sniffio_importable']}")
+    ses = info["sessions"]
+    print(f"sessions {ses['version']} at {ses['git_commit']}"
+          + (" + uncommitted changes in sessions/" if ses["uncommitted_changes_in_sessions"] else ""))
     print(f"loop: {info['loop_policy']}; n={a.n} (slow contenders: {a.slow_n or a.n}), concurrency={a.concurrency}, "
           f"median of {a.repeat} (after warm-up), interleaved; loadavg at start {info['loadavg_start'][0]:.2f}, "
           f"end {info['loadavg_end'][0]:.2f}")
