@@ -709,7 +709,8 @@ def _new_event_loop() -> asyncio.AbstractEventLoop:
         import uvloop
     except ImportError:
         return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
+    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()  # typed even where uvloop's stubs are absent
+    return loop
 
 
 def _bound_port(runner: web.AppRunner) -> int:
