@@ -284,8 +284,11 @@ class CacheCore:
         self, plan: Plan, response: Response
     ) -> tuple[Response, list[tuple[CachedEntry, float | None]]]:
         content = response.__dict__.get("_content")
+        if content is None and plan.call.stream and response.status_code != 206:
+            self._defer_until_read(plan, response)
+            return self.mark_uncached(response, plan), []
         if content is None or response.status_code == 206:
-            return self.mark_uncached(response, plan), []  # streamed, unread or partial: never stored
+            return self.mark_uncached(response, plan), []  # unread or partial: never stored
         headers = dict(response.headers.items())
         if _truncated(headers, content, plan.call.method):
             return self.mark_uncached(response, plan), []
@@ -296,6 +299,38 @@ class CacheCore:
             log.debug("not caching %s: %s", plan.key.stored_url, decision.reason)
             return self.mark_uncached(response, plan), []
         return self._entries_for(plan, response, content, headers, decision.expires)
+
+    def _defer_until_read(self, plan: Plan, response: Response) -> None:
+        """A streamed response is judged on its headers now and stored once the caller has read it all.
+
+        The decision (and expiry) is made from the headers; the mixin tees the stream and, only when
+        it is exhausted without error, stores the decoded body (`finish_streamed`).
+        """
+        headers = dict(response.headers.items())
+        size = (
+            int(headers.get("content-length", "0") or 0) if headers.get("content-length", "").isdigit() else 0
+        )
+        decision = self._decide(plan, response.status_code, headers, size)
+        if decision.store and self.settings.filter_fn is not None and not self.settings.filter_fn(response):
+            return
+        if decision.store:
+            response.__dict__["_cache_deferred"] = (plan, headers, decision.expires)
+
+    def finish_streamed(
+        self,
+        plan: Plan,
+        response: Response,
+        content: bytes,
+        headers: Mapping[str, str],
+        expires: float | None,
+    ) -> list[tuple[CachedEntry, float | None]]:
+        """The entries for a streamed response whose whole (decoded) body is `content`."""
+        if _truncated(headers, content, plan.call.method):
+            return []
+        decision = self._decide(plan, response.status_code, headers, len(content))
+        if not decision.store:
+            return []
+        return self._entries_for(plan, response, content, headers, expires)[1]
 
     def _entries_for(
         self,

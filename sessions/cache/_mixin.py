@@ -26,6 +26,7 @@ from ._flight import AsyncFlights, Flights
 from ._inspect import CacheInspector
 from ._keys import CREDENTIAL_PARAMETERS, KeyBuilder
 from ._policy import CacheSettings, Lookup
+from ._stream import AsyncTee, SyncTee, decode_body
 from .storage import CacheStorage, StorageLimits, make_storage
 
 if TYPE_CHECKING:
@@ -186,12 +187,30 @@ class CacheMixin(_Base):
                 return core.respond(plan, entry)
             raise
         answer, writes = core.after_fetch(plan, entry, response)
+        self._write(writes)
+        deferred = answer.__dict__.pop("_cache_deferred", None)
+        if deferred is not None:
+            answer.stream = SyncTee(
+                answer.stream, self._store_streamed(answer, deferred), core.settings.max_body
+            )
+        return answer
+
+    def _write(self, writes: list[tuple[CachedEntry, float | None]]) -> None:
         for item, ttl in writes:
             try:
-                core.storage.set(item, ttl)
+                self._cache_core.storage.set(item, ttl)
             except _STORE_ERRORS as exc:
                 log.warning("cache write failed: %s", exc)
-        return answer
+
+    def _store_streamed(self, response: Response, deferred: tuple[Any, ...]) -> Any:
+        plan, headers, expires = deferred
+
+        def on_complete(raw: bytes) -> None:
+            content = decode_body(response.headers, raw)
+            if content is not None:
+                self._write(self._cache_core.finish_streamed(plan, response, content, headers, expires))
+
+        return on_complete
 
     def _refresh_later(self, plan: Plan, entry: CachedEntry) -> None:
         """stale-while-revalidate: one small shared pool, not a thread per request."""
@@ -245,12 +264,32 @@ class CacheMixin(_Base):
                 return core.respond(plan, entry)
             raise
         answer, writes = core.after_fetch(plan, entry, response)
+        await self._awrite(writes)
+        deferred = answer.__dict__.pop("_cache_deferred", None)
+        if deferred is not None:
+            answer.stream = AsyncTee(
+                answer.stream, self._astore_streamed(answer, deferred), core.settings.max_body
+            )
+        return answer
+
+    async def _awrite(self, writes: list[tuple[CachedEntry, float | None]]) -> None:
         for item, ttl in writes:
             try:
-                await core.storage.aset(item, ttl)
+                await self._cache_core.storage.aset(item, ttl)
             except _STORE_ERRORS as exc:
                 log.warning("cache write failed: %s", exc)
-        return answer
+
+    def _astore_streamed(self, response: Response, deferred: tuple[Any, ...]) -> Any:
+        plan, headers, expires = deferred
+
+        async def on_complete(raw: bytes) -> None:
+            content = decode_body(response.headers, raw)
+            if content is not None:
+                await self._awrite(
+                    self._cache_core.finish_streamed(plan, response, content, headers, expires)
+                )
+
+        return on_complete
 
     def _arefresh_later(self, plan: Plan, entry: CachedEntry) -> None:
         """stale-while-revalidate in async code: a task (no thread), tracked so close can await it."""

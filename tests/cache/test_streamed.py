@@ -1,0 +1,67 @@
+"""A streamed response is stored only once it has been read to the end."""
+
+from __future__ import annotations
+
+import uuid
+
+from sessions import AsyncSession, CacheMixin, Session
+from sessions.httpbin import LocalHttpbin
+
+
+class Cached(CacheMixin, Session):
+    pass
+
+
+class AsyncCached(CacheMixin, AsyncSession):
+    pass
+
+
+def _url(httpbin: LocalHttpbin, path: str) -> str:
+    return f"{httpbin.url}{path}{'&' if '?' in path else '?'}t={uuid.uuid4().hex}"
+
+
+def test_fully_read_stream_is_stored(httpbin: LocalHttpbin) -> None:
+    url = _url(httpbin, "/stream-bytes/5000?chunk_size=512")
+    with Cached() as s:
+        with s.stream("GET", url) as streamed:
+            body = b"".join(streamed.iter_bytes())
+        again = s.get(url)
+    assert again.from_cache
+    assert again.content == body
+
+
+def test_stream_abandoned_midway_is_not_stored(httpbin: LocalHttpbin) -> None:
+    url = _url(httpbin, "/stream-bytes/5000?chunk_size=512")
+    with Cached() as s:
+        with s.stream("GET", url) as streamed:
+            next(streamed.iter_raw())  # read one chunk, then give up
+        assert not s.get(url).from_cache
+
+
+def test_gzip_stream_is_stored_decoded(httpbin: LocalHttpbin) -> None:
+    url = _url(httpbin, "/gzip")
+    with Cached() as s:
+        with s.stream("GET", url) as streamed:
+            streamed.read()
+            first = streamed.json()
+        again = s.get(url)
+    assert again.from_cache
+    assert again.json() == first
+
+
+def test_stream_over_max_body_is_not_stored(httpbin: LocalHttpbin) -> None:
+    url = _url(httpbin, "/stream-bytes/5000?chunk_size=512")
+    with Cached(max_body=1000) as s:
+        with s.stream("GET", url) as streamed:
+            streamed.read()
+        assert not s.get(url).from_cache
+
+
+async def test_async_fully_read_stream_is_stored(httpbin: LocalHttpbin) -> None:
+    url = _url(httpbin, "/bytes/2048")
+    async with AsyncCached() as s:
+        async with s.stream("GET", url) as streamed:
+            body = await streamed.aread()
+        again = await s.get(url)
+    assert again.from_cache
+    assert again.content == body
