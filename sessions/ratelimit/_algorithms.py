@@ -39,6 +39,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import MISSING, dataclass, field
+from functools import cached_property
 from typing import Any, ClassVar, Final, Literal, NamedTuple
 
 __all__ = [
@@ -97,6 +98,8 @@ class Decision(NamedTuple):
 
 
 _new = tuple.__new__  # skips NamedTuple's Python-level __new__ on the hot path
+_ceil = math.ceil
+_floor = math.floor
 
 Outcome = tuple[State | None, int, Decision]
 """What ``Spec.decide`` returns: ``(new_state or None if nothing was committed, ttl_ticks, decision)``."""
@@ -207,7 +210,7 @@ class _SlidingSpec(Spec):
         self, paused: int | float, log: deque[int | float], now: int, cost: float, max_wait: int
     ) -> tuple[bool, int, Decision]:
         """``decide`` on a mutable log: prunes expired entries and, if committing, appends the slot."""
-        c = cost if isinstance(cost, int) else _check_window_cost(cost, self.algorithm)
+        c = cost if type(cost) is int or isinstance(cost, int) else _check_window_cost(cost, self.algorithm)
         limit, window = self.limit, self.window
         edge = now - window
         while log and log[0] <= edge:  # expired for every slot >= now: safe to drop even on a denial
@@ -231,9 +234,12 @@ class _SlidingSpec(Spec):
             log.extend((slot,) * c)
         while len(log) > limit:
             log.popleft()
-        reset = self._reset(paused, log, now)
+        end = log[-1] + window  # self._reset inlined (the log is not empty now)
+        reset = (end if end > paused else paused) - now
         remaining = 0 if slot > now or paused > now else limit - len(log)
-        return True, int(reset), _new(Decision, (True, remaining, 0.0, reset / self.unit, wait / self.unit))
+        delay = wait / self.unit if wait else 0.0  # wait >= 0, and 0 / unit is 0.0
+        decision = _new(Decision, (True, remaining, 0.0, reset / self.unit, delay))
+        return True, (reset if type(reset) is int else int(reset)), decision
 
     def _refuse(
         self, paused: float, log: deque[int | float], now: int, wait: float, *, peek: bool = False
@@ -272,16 +278,24 @@ class _FixedSpec(Spec):
         self.window = window
 
     def decide(self, state: State | None, now: int, cost: float, max_wait: int) -> Outcome:
-        c = cost if isinstance(cost, int) else _check_window_cost(cost, self.algorithm)
+        c = cost if type(cost) is int or isinstance(cost, int) else _check_window_cost(cost, self.algorithm)
         limit, window = self.limit, self.window
-        paused, start, count = (0, 0, 0) if state is None else state
+        paused: int | float
+        start: int | float
+        count: int | float
+        if state is None:
+            paused = start = count = 0
+        else:
+            paused, start, count = state
         if c > limit:
             return None, 0, self._refuse(paused, start, count, now, _INF)
         first = now if now > paused else paused
         current = first - first % window
         if count and start >= current:  # the stored window is the current one or a reserved future one
-            if count + c <= limit:
-                slot, new_start, new_count = (first if first > start else start), start, count + c
+            new_count = count + c
+            if new_count <= limit:
+                slot = first if first > start else start
+                new_start = start
             else:
                 slot = new_start = start + window
                 new_count = c
@@ -293,8 +307,9 @@ class _FixedSpec(Spec):
         end = new_start + window
         reset = (end if end > paused else paused) - now
         remaining = 0 if paused > now or new_start > now else limit - new_count
-        decision = _new(Decision, (True, remaining, 0.0, reset / self.unit, wait / self.unit))
-        return (paused, new_start, new_count), int(reset), decision
+        delay = wait / self.unit if wait else 0.0  # wait >= 0, and 0 / unit is 0.0
+        decision = _new(Decision, (True, remaining, 0.0, reset / self.unit, delay))
+        return (paused, new_start, new_count), (reset if type(reset) is int else int(reset)), decision
 
     def _refuse(
         self, paused: float, start: float, count: float, now: int, wait: float, *, peek: bool = False
@@ -336,9 +351,29 @@ class _BucketSpec(Spec):
 
     def decide(self, state: State | None, now: int, cost: float, max_wait: int) -> Outcome:
         capacity, rate = self.capacity, self.rate
-        paused, level, last = (0, 0.0, 0) if state is None else state
+        paused: int | float
+        level: int | float
+        last: int | float
+        end: int | float
+        reset: int | float
+        if state is None:
+            paused, level, last = 0, 0.0, 0
+        else:
+            paused, level, last = state
         if cost > capacity:
             return None, 0, self._refuse(paused, level, last, now, _INF)
+        if now > paused and last <= now and max_wait >= 0:
+            # The common case, slot = now: the general path below with its settled branches folded (delay is
+            # 0 / unit = 0.0, remaining needs no pause or reservation check, int() only if needed).
+            lvl = level - (now - last) * rate
+            if lvl < 0.0:
+                lvl = 0.0
+            if not lvl + cost - capacity > 0.0:
+                lvl += cost
+                end = now + _ceil(lvl / rate)
+                reset = (end if end > paused else paused) - now
+                decision = _new(Decision, (True, _floor(capacity - lvl + 1e-9), 0.0, reset / self.unit, 0.0))
+                return (paused, lvl, now), (reset if type(reset) is int else int(reset)), decision
         slot = now if now > paused else paused
         if last > slot:
             slot = last
@@ -412,11 +447,29 @@ class _GcraSpec(Spec):
         self.tolerance = burst * interval
 
     def decide(self, state: State | None, now: int, cost: float, max_wait: int) -> Outcome:
-        paused, tat = (0, 0) if state is None else state
+        paused: int | float
+        tat: int | float
+        if state is None:
+            paused = tat = 0
+        else:
+            paused, tat = state
         if cost > self.capacity:
             return None, 0, self._refuse(paused, tat, now, _INF)
-        inc = cost * self.interval if type(cost) is int else math.ceil(cost * self.interval)
+        interval = self.interval
+        inc = cost * interval if type(cost) is int else math.ceil(cost * interval)
         slot = tat + inc - self.tolerance
+        if slot < now and paused <= now and max_wait >= 0:
+            # The common admission, slot = now (wait 0): the general path below with its settled branches
+            # folded (reset = tat - now as paused <= now < tat; delay = 0/unit = 0.0; int() only if needed).
+            tat = (tat if tat > now else now) + inc
+            reset = tat - now
+            remaining = (self.tolerance - reset) // interval
+            if type(remaining) is not int:
+                remaining = int(remaining)
+            if remaining < 0:
+                remaining = 0
+            decision = _new(Decision, (True, remaining, 0.0, reset / self.unit, 0.0))
+            return (paused, tat), (reset if type(reset) is int else int(reset)), decision
         if slot < now:
             slot = now
         if slot < paused:
@@ -476,10 +529,17 @@ class AlgorithmParams:
             spec = self._specs[unit] = self._compile(unit)
         return spec
 
-    @property
+    # Both cached in the instance: ``cached_property`` writes ``__dict__`` directly, so it works on a frozen
+    # dataclass, costs one attribute lookup on the hot paths, and leaves fields, ``==`` and hash alone.
+    @cached_property
     def max_cost(self) -> float:
         """The largest cost this limit can ever admit at once (its capacity, limit or burst)."""
         return self.spec().capacity
+
+    @cached_property
+    def _ns_spec(self) -> Spec:
+        """``spec(NS)``, the memory storage's per-decision lookup."""
+        return self.spec(NS)
 
     def _compile(self, unit: int) -> Spec:
         raise NotImplementedError

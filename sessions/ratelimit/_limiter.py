@@ -61,10 +61,11 @@ class _LimiterBase:
         return self.params.algorithm
 
     def _check(self, key: str, cost: float) -> None:
+        if 0 < cost <= self.params.max_cost:  # the hot path: one chained comparison (max_cost is cached)
+            return
         if not cost > 0:
             raise ValueError(f"cost must be positive, not {cost!r}")
-        if cost > self.params.max_cost:
-            raise ImpossibleRequest(key, self.algorithm, cost, self.params.max_cost)
+        raise ImpossibleRequest(key, self.algorithm, cost, self.params.max_cost)
 
     def _plan(self, max_wait: float | None) -> tuple[Mode, float | None]:
         """Mode and wait cap for ``acquire``: raise_errors never waits; else reserve within ``max_wait``."""
@@ -123,7 +124,8 @@ class Limiter(_LimiterBase):
 
     def try_acquire(self, key: str, cost: float = 1) -> Decision:
         """Take ``cost`` now if the limit allows it; never waits, never consumes on denial."""
-        self._check(key, cost)
+        if not 0 < cost <= self.params.max_cost:  # _check's fast path inlined (saves a call per decision)
+            self._check(key, cost)
         return self.storage.apply(key, self.params, cost, "try")
 
     def peek(self, key: str, cost: float = 1) -> Decision:

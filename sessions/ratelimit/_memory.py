@@ -9,8 +9,11 @@ Why it is shaped like this:
   an O(limit) tuple per decision would make large limits slow. Every other state is a small tuple.
 * State is never evicted while live: an entry is dropped only once its TTL says it is indistinguishable from
   empty (peers' size-capped LRUs silently reset limits). Expired entries are ignored when read and swept in
-  bulk once the number of writes since the last sweep reaches the number of keys — amortised O(1), no timer
-  thread.
+  bulk once the number of keys *added* since the last sweep reaches the number of keys then kept (at least
+  1024) — amortised O(1), no timer thread, and memory stays within about twice the live keys. Only new keys
+  are counted: rewriting an existing key cannot grow the dict, so the hot path keeps no counter.
+* The lock is taken with ``acquire()``/``release()`` in ``try``/``finally`` rather than ``with``: on CPython
+  3.11 ``Lock.__exit__`` is a varargs call, ~80 ns more per decision (close to a tenth of it).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from ._algorithms import (
 
 __all__ = ["MemoryStorage"]
 
-_MIN_SWEEP = 1024  # writes between sweeps when there are few keys
+_MIN_SWEEP = 1024  # keys added between sweeps when there are few keys
 
 
 class MemoryStorage:
@@ -51,13 +54,11 @@ class MemoryStorage:
 
     def __init__(self, *, clock: Callable[[], int] | None = None, cache_timeout: Any = None) -> None:
         self._clock = clock or time.monotonic_ns
-        self._data: dict[str, tuple[int, State]] = {}  # key → (expires_at_ns, state)
+        self._data: dict[str, _Entry] = {}  # key → (expires_at_ns, state), updated in place
         self._logs: dict[str, _Log] = {}  # sliding-window keys → mutable log
         self._lock = threading.Lock()
-        self._writes = 0
-        self._sweep_at = (
-            _MIN_SWEEP  # writes until the next sweep: at least the number of keys (amortised O(1))
-        )
+        self._added_keys = 0  # keys added since the last sweep
+        self._sweep_at = _MIN_SWEEP  # keys to add before the next sweep: at least the number of keys
 
     def apply(
         self,
@@ -68,38 +69,60 @@ class MemoryStorage:
         max_wait: float | None = None,
     ) -> Decision:
         """Decide (and commit, per ``mode``) one request atomically; see ``Storage.apply``."""
-        spec = params._specs.get(NS) or params.spec(NS)
-        wait = MODES[mode] if max_wait is None else max_wait_ticks(mode, max_wait, NS)
+        spec = params._ns_spec
+        # max_wait only matters to "reserve"
+        wait = 0 if mode == "try" else MODES[mode] if max_wait is None else max_wait_ticks(mode, max_wait, NS)
         if type(spec) is _SlidingSpec:
             return self._apply_log(key, spec, cost, wait)
-        data = self._data
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # not ``with``: Lock.__exit__ takes *args, acquire/release is ~80 ns cheaper here
+        try:
             now = self._clock()
-            entry = data.get(key)
-            state = entry[1] if entry is not None and entry[0] > now else None
-            new, ttl, decision = spec.decide(state, now, cost, wait)
-            if new is not None:
-                data[key] = (now + ttl, new)
-                self._writes += 1
-                if self._writes >= self._sweep_at:
-                    self._sweep(now)
+            entry = self._data.get(key)
+            if entry is not None:
+                new, ttl, decision = spec.decide(
+                    entry.state if entry.expires > now else None, now, cost, wait
+                )
+                if new is not None:
+                    entry.expires = now + ttl
+                    entry.state = new
+            else:
+                new, ttl, decision = spec.decide(None, now, cost, wait)
+                if new is not None:
+                    self._data[key] = _Entry(now + ttl, new)
+                    self._added(now)
+        finally:
+            lock.release()
         return decision
 
     def _apply_log(self, key: str, spec: _SlidingSpec, cost: float, wait: int) -> Decision:
         """Sliding window: decide on the key's deque in place (pruning is safe even on a denial)."""
         logs = self._logs
-        with self._lock:
+        lock = self._lock
+        lock.acquire()
+        try:
             now = self._clock()
             log = logs.get(key)
-            if log is None:
-                log = logs[key] = _Log()
-            committed, ttl, decision = spec.decide_log(log.paused, log.entries, now, cost, wait)
-            if committed:
-                log.expires = now + ttl
-                self._writes += 1
-                if self._writes >= self._sweep_at:
-                    self._sweep(now)
+            if log is not None:
+                committed, ttl, decision = spec.decide_log(log.paused, log.entries, now, cost, wait)
+                if committed:
+                    log.expires = now + ttl
+            else:
+                log = _Log()
+                committed, ttl, decision = spec.decide_log(0, log.entries, now, cost, wait)
+                if committed:  # an uncommitted new key stays empty: nothing to store
+                    log.expires = now + ttl
+                    logs[key] = log
+                    self._added(now)  # after the store: a sweep must see the new key's expiry
+        finally:
+            lock.release()
         return decision
+
+    def _added(self, now: int) -> None:
+        """Count a new key (lock held); sweep once as many were added as there were keys at the last sweep."""
+        self._added_keys += 1
+        if self._added_keys >= self._sweep_at:
+            self._sweep(now)
 
     async def aapply(
         self,
@@ -118,17 +141,29 @@ class MemoryStorage:
         with self._lock:
             now = self._clock()
             if isinstance(params, SlidingWindow):
-                log = self._logs.setdefault(key, _Log())
+                log = self._logs.get(key)
+                if log is None:
+                    log = self._logs[key] = _Log()
+                    added = True
+                else:
+                    added = False
                 until = now + max(0, math.ceil(seconds * NS))
                 if until > log.paused:
                     log.paused = until
                     log.expires = max(log.expires, until)
+                if added:
+                    self._added(now)
                 return
             entry = self._data.get(key)
-            state = entry[1] if entry is not None and entry[0] > now else None
+            state = entry.state if entry is not None and entry.expires > now else None
             new, ttl = spec.pause(state, now, seconds)
             if ttl > 0:
-                self._data[key] = (now + ttl, new)
+                if entry is None:
+                    self._data[key] = _Entry(now + ttl, new)
+                    self._added(now)
+                else:
+                    entry.expires = now + ttl
+                    entry.state = new
 
     async def apause(self, key: str, params: AlgorithmParams, seconds: float) -> None:
         """Async twin of ``pause``."""
@@ -161,13 +196,23 @@ class MemoryStorage:
     def _sweep(self, now: int) -> None:
         """Drop every entry whose TTL has passed (called with the lock held)."""
         data = self._data
-        for key in [k for k, (expires, _) in data.items() if expires <= now]:
+        for key in [k for k, entry in data.items() if entry.expires <= now]:
             del data[key]
         logs = self._logs
         for key in [k for k, log in logs.items() if log.expires <= now]:
             del logs[key]
-        self._writes = 0
+        self._added_keys = 0
         self._sweep_at = max(_MIN_SWEEP, len(data) + len(logs))
+
+
+class _Entry:
+    """A key of a tuple-state algorithm: its state and when it expires (mutated in place under the lock)."""
+
+    __slots__ = ("expires", "state")
+
+    def __init__(self, expires: int, state: State) -> None:
+        self.expires = expires
+        self.state = state
 
 
 class _Log:
