@@ -91,7 +91,12 @@ def free_port() -> int:
 
 
 def find_nginx() -> str | None:
-    for cand in (shutil.which("nginx"), "/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"):
+    for cand in (
+        shutil.which("nginx"),
+        "/usr/sbin/nginx",
+        "/usr/local/sbin/nginx",
+        "/usr/local/nginx/sbin/nginx",
+    ):
         if cand and os.path.isfile(cand) and os.access(cand, os.X_OK):
             return cand
     return None
@@ -107,9 +112,11 @@ def install_nginx() -> str | None:
         return None
     _log("nginx not found: installing Debian's nginx with `apt-get install -y nginx` (one-time, ~30 s)...")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for cmd in (["apt-get", "install", "-y", "--no-install-recommends", "nginx"],
-                ["apt-get", "update"],
-                ["apt-get", "install", "-y", "--no-install-recommends", "nginx"]):
+    for cmd in (
+        ["apt-get", "install", "-y", "--no-install-recommends", "nginx"],
+        ["apt-get", "update"],
+        ["apt-get", "install", "-y", "--no-install-recommends", "nginx"],
+    ):
         rc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
         if rc == 0 and cmd[1] == "install" and find_nginx():
             _log("nginx installed.")
@@ -141,7 +148,7 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 10.0) 
         if proc.poll() is not None:
             return False
         try:
-            with urllib.request.urlopen(url, timeout=1) as r:  # noqa: S310 - loopback only
+            with urllib.request.urlopen(url, timeout=1) as r:
                 if r.status == 200:
                     return True
         except OSError:
@@ -167,8 +174,9 @@ def nginx_server(binary: str | None = None, *, install: bool = True) -> Iterator
                 f.write(NGINX_CONF.format(tmp=tmp, port=port, body=BODY.strip(), user_line=user_line))
             proc = subprocess.Popen(
                 [binary, "-p", tmp, "-c", conf, "-e", os.path.join(tmp, "error.log")],
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
             base = f"http://127.0.0.1:{port}"
             if _wait_ready(base + "/get", proc):
@@ -207,7 +215,7 @@ def httpbin_server() -> Iterator[BenchServer]:
         srv = started if started is not None else srv
     else:
         ctx = None
-        getattr(srv, "start")()
+        srv.start()
     try:
         base = None
         for attr in ("base_url", "url", "root"):
@@ -218,7 +226,8 @@ def httpbin_server() -> Iterator[BenchServer]:
         if base is None:
             base = f"http://127.0.0.1:{srv.port}"
         yield BenchServer(
-            "embedded-httpbin", base,
+            "embedded-httpbin",
+            base,
             "aiohttp.web in a thread of the benchmark process: shares the GIL with the clients; compare ratios only",
         )
     finally:
@@ -236,9 +245,11 @@ def bench_server(prefer: str = "nginx", *, install: bool = True) -> Iterator[Ben
         if prefer == "nginx":
             try:
                 server = stack.enter_context(nginx_server(install=install))
-            except Exception as exc:  # noqa: BLE001 - any failure means: fall back
-                _log(f"nginx unavailable ({exc}); FALLING BACK to the embedded httpbin. It runs in this process and "
-                     "shares the GIL with the clients, so absolute req/s are far lower: compare ratios only.")
+            except Exception as exc:
+                _log(
+                    f"nginx unavailable ({exc}); FALLING BACK to the embedded httpbin. It runs in this process and "
+                    "shares the GIL with the clients, so absolute req/s are far lower: compare ratios only."
+                )
         if server is None:
             server = stack.enter_context(httpbin_server())
         yield server

@@ -37,11 +37,11 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import aiohttp  # noqa: E402
-import httpx  # noqa: E402
-from httpx._models import Headers  # noqa: E402
+import aiohttp
+import httpx
+from httpx._models import Headers
 
-from benchmarks._servers import bench_server, exit_on_sigterm  # noqa: E402
+from benchmarks._servers import bench_server, exit_on_sigterm
 
 # --------------------------------------------------------------------------------------------------------------
 # The fast Response recipe
@@ -164,7 +164,7 @@ async def raw_aiohttp(urls: list[str], c: int) -> tuple[float, float]:
 
 
 class ErrorResult:
-    __slots__ = ("index", "url", "method", "exception")
+    __slots__ = ("exception", "index", "method", "url")
     ok = False
     status_code = None
 
@@ -196,9 +196,13 @@ async def proto_engine(urls: Iterable[str], c: int, mode: str = "lazy") -> tuple
                     async with s.request(method, u) as r:
                         body = await r.read()
                         if mode == "lazy":
-                            results[i] = fast_response(r.status, r.raw_headers, body, method, u, td(seconds=perf() - t0))
+                            results[i] = fast_response(
+                                r.status, r.raw_headers, body, method, u, td(seconds=perf() - t0)
+                            )
                         elif mode == "eager":
-                            resp = fast_response(r.status, r.raw_headers, body, method, u, td(seconds=perf() - t0))
+                            resp = fast_response(
+                                r.status, r.raw_headers, body, method, u, td(seconds=perf() - t0)
+                            )
                             resp.headers = fast_headers(r.raw_headers)
                             resp._request = httpx.Request(method, u)
                             results[i] = resp
@@ -207,7 +211,7 @@ async def proto_engine(urls: Iterable[str], c: int, mode: str = "lazy") -> tuple
                             resp2 = httpx.Response(r.status, headers=r.raw_headers, content=body, request=req)
                             resp2.elapsed = td(seconds=perf() - t0)
                             results[i] = resp2
-                except Exception as exc:  # noqa: BLE001 - errors in place
+                except Exception as exc:
                     results[i] = ErrorResult(i, u, method, exc)
 
         with Clock() as clk:
@@ -217,8 +221,16 @@ async def proto_engine(urls: Iterable[str], c: int, mode: str = "lazy") -> tuple
     return el
 
 
-async def ablation_engine(urls: list[str], c: int, *, build: bool, session_headers: bool, request_headers: bool,
-                          timing: bool, slots: bool) -> tuple[float, float]:
+async def ablation_engine(
+    urls: list[str],
+    c: int,
+    *,
+    build: bool,
+    session_headers: bool,
+    request_headers: bool,
+    timing: bool,
+    slots: bool,
+) -> tuple[float, float]:
     """The prototype with each per-request cost switchable, to attribute the gap to raw aiohttp."""
     results: list[Any] = []
     it = enumerate(urls)
@@ -238,15 +250,21 @@ async def ablation_engine(urls: list[str], c: int, *, build: bool, session_heade
                     async with s.request("GET", u, **rkw) as r:
                         body = await r.read()
                         if build:
-                            x: Any = fast_response(r.status, r.raw_headers, body, "GET", u,
-                                                   td(seconds=perf() - t0) if timing else _ZERO)
+                            x: Any = fast_response(
+                                r.status,
+                                r.raw_headers,
+                                body,
+                                "GET",
+                                u,
+                                td(seconds=perf() - t0) if timing else _ZERO,
+                            )
                         else:
                             x = body
                         if slots:
                             results[i] = x
                         else:
                             results.append(x)
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     results.append(exc)
 
         with Clock() as clk:
@@ -285,7 +303,9 @@ def runner(use_uvloop: bool) -> Callable[[Coroutine[Any, Any, Timing]], Timing]:
     return asyncio.run
 
 
-def interleaved(contenders: dict[str, Callable[[], Timing]], n: int, repeat: int) -> dict[str, tuple[float, ...]]:
+def interleaved(
+    contenders: dict[str, Callable[[], Timing]], n: int, repeat: int
+) -> dict[str, tuple[float, ...]]:
     """Warm up each contender once, then ``repeat`` rounds in rotated order.
 
     Returns per contender (median req/s, median CPU µs/req, min CPU µs/req). On a shared VM, interference only
@@ -297,7 +317,7 @@ def interleaved(contenders: dict[str, Callable[[], Timing]], n: int, repeat: int
     cpu: dict[str, list[float]] = {k: [] for k in contenders}
     names = list(contenders)
     for r in range(repeat):
-        order = names[r % len(names):] + names[: r % len(names)]  # rotate so nobody always goes first
+        order = names[r % len(names) :] + names[: r % len(names)]  # rotate so nobody always goes first
         for k in order:
             wall, c = contenders[k]()
             rps[k].append(n / wall)
@@ -307,10 +327,14 @@ def interleaved(contenders: dict[str, Callable[[], Timing]], n: int, repeat: int
 
 def show(res: dict[str, tuple[float, ...]], ref: str) -> None:
     r_rps, r_cpu, r_min = res[ref]
-    print(f"  {'':38s} {'req/s':>7s} {'ratio':>6s}  {'CPU µs/req med':>14s} {'ratio':>6s}  {'min':>6s} {'ratio':>6s}"
-          f"   (vs {ref}; CPU ratio = ref CPU / this CPU)")
+    print(
+        f"  {'':38s} {'req/s':>7s} {'ratio':>6s}  {'CPU µs/req med':>14s} {'ratio':>6s}  {'min':>6s} {'ratio':>6s}"
+        f"   (vs {ref}; CPU ratio = ref CPU / this CPU)"
+    )
     for k, (v, c, m) in res.items():
-        print(f"  {k:38s} {v:7.0f} {v / r_rps:5.2f}x  {c:14.1f} {r_cpu / c:5.2f}x  {m:6.1f} {r_min / m:5.2f}x")
+        print(
+            f"  {k:38s} {v:7.0f} {v / r_rps:5.2f}x  {c:14.1f} {r_cpu / c:5.2f}x  {m:6.1f} {r_min / m:5.2f}x"
+        )
 
 
 def cmd_loops(base: str, a: argparse.Namespace) -> None:
@@ -320,14 +344,20 @@ def cmd_loops(base: str, a: argparse.Namespace) -> None:
             "aiohttp/asyncio": lambda: runner(False)(raw_aiohttp(urls, a.concurrency)),
             "aiohttp/uvloop": lambda: runner(True)(raw_aiohttp(urls, a.concurrency)),
         },
-        a.n, a.repeat,
+        a.n,
+        a.repeat,
     )
     show(res, "aiohttp/asyncio")
 
 
 def cmd_objects(base: str, a: argparse.Namespace) -> None:
-    raw = [(b"Server", b"nginx"), (b"Date", b"Fri, 20 Nov 2026 23:59:00 GMT"),
-           (b"Content-Type", b"application/json"), (b"Content-Length", b"52"), (b"Connection", b"keep-alive")]
+    raw = [
+        (b"Server", b"nginx"),
+        (b"Date", b"Fri, 20 Nov 2026 23:59:00 GMT"),
+        (b"Content-Type", b"application/json"),
+        (b"Content-Length", b"52"),
+        (b"Connection", b"keep-alive"),
+    ]
     body = b'{"ok": true, "server": "nginx", "bench": "sessions"}'
     url = "http://127.0.0.1:8080/get?i=1"
     client, aclient = httpx.Client(), httpx.AsyncClient()
@@ -340,8 +370,9 @@ def cmd_objects(base: str, a: argparse.Namespace) -> None:
         "AsyncClient.build_request('GET', str)": lambda: aclient.build_request("GET", url),
         "httpx.Headers(5 byte pairs)": lambda: httpx.Headers(raw),
         "fast_headers(5 byte pairs)": lambda: fast_headers(raw),
-        "httpx.Response(200, headers=, content=, request=)": lambda: httpx.Response(200, headers=raw, content=body,
-                                                                                    request=req),
+        "httpx.Response(200, headers=, content=, request=)": lambda: httpx.Response(
+            200, headers=raw, content=body, request=req
+        ),
         "fast_response (lazy headers + request)": lambda: fast_response(200, raw, body, "GET", url),
         "fast_response + .headers access": lambda: fast_response(200, raw, body, "GET", url).headers,
         "fast_response + .request access": lambda: fast_response(200, raw, body, "GET", url).request,
@@ -354,8 +385,10 @@ def cmd_objects(base: str, a: argparse.Namespace) -> None:
         print(f"  {name:52s} {best * 1e6:7.2f} µs")
     client.close()
     check_fast_response()
-    print("  fast_response: .content .text .json() .headers .raise_for_status() .elapsed .is_success .url "
-          ".request .cookies .encoding .iter_bytes() .aread() pickle: all OK")
+    print(
+        "  fast_response: .content .text .json() .headers .raise_for_status() .elapsed .is_success .url "
+        ".request .cookies .encoding .iter_bytes() .aread() pickle: all OK"
+    )
 
 
 def check_fast_response() -> None:
@@ -399,7 +432,8 @@ def cmd_prototype(base: str, a: argparse.Namespace) -> None:
             "proto eager Headers+Request": lambda: run(proto_engine(iter(urls), c, "eager")),
             "proto httpx Request+Response": lambda: run(proto_engine(iter(urls), c, "httpx")),
         },
-        a.n, a.repeat,
+        a.n,
+        a.repeat,
     )
     print(f"  loop: {'uvloop' if a.uvloop else 'asyncio default'}; n={a.n} c={c} median of {a.repeat}")
     show(res, "raw aiohttp")
@@ -417,11 +451,17 @@ def cmd_ablate(base: str, a: argparse.Namespace) -> None:
         "+ request(headers=) instead": {**none, "build": True, "request_headers": True},
         "+ perf_counter/timedelta": {**none, "build": True, "timing": True},
         "+ index slots": {**none, "build": True, "slots": True},
-        "all (session headers)": {**none, "build": True, "session_headers": True, "timing": True, "slots": True},
+        "all (session headers)": {
+            **none,
+            "build": True,
+            "session_headers": True,
+            "timing": True,
+            "slots": True,
+        },
     }
     contenders: dict[str, Callable[[], Timing]] = {"raw aiohttp": lambda: run(raw_aiohttp(urls, c))}
     for name, kw in variants.items():
-        contenders[name] = (lambda kw=kw: run(ablation_engine(urls, c, **kw)))  # type: ignore[misc]
+        contenders[name] = lambda kw=kw: run(ablation_engine(urls, c, **kw))  # type: ignore[misc]
     res = interleaved(contenders, a.n, a.repeat)
     print(f"  loop: {'uvloop' if a.uvloop else 'asyncio default'}; n={a.n} c={c} median of {a.repeat}")
     show(res, "raw aiohttp")
@@ -435,7 +475,9 @@ def _profile(coro_factory: Callable[[], Coroutine[Any, Any, Any]], n: int, run: 
     run(coro_factory())
     pr.disable()
     el = time.perf_counter() - t
-    print(f"  profiled run: {n / el:.0f} req/s under cProfile ({el / n * 1e6:.0f} µs/request incl. profiler overhead)")
+    print(
+        f"  profiled run: {n / el:.0f} req/s under cProfile ({el / n * 1e6:.0f} µs/request incl. profiler overhead)"
+    )
     s = io.StringIO()
     st = pstats.Stats(pr, stream=s)
     rows = []
@@ -502,7 +544,9 @@ def _ours_patches() -> dict[str, Callable[[], Callable[[], None]]]:
         def ct(self: Any, timeout: Any) -> aiohttp.ClientTimeout:
             key = None if timeout is None else timeout.read
             if key not in cache:
-                cache[key] = aiohttp.ClientTimeout(total=key, sock_connect=None if timeout is None else timeout.connect)
+                cache[key] = aiohttp.ClientTimeout(
+                    total=key, sock_connect=None if timeout is None else timeout.connect
+                )
             return cache[key]
 
         return patch(eng.Engine, "client_timeout", ct)
@@ -539,7 +583,7 @@ def _ours_patches() -> dict[str, Callable[[], Callable[[], None]]]:
                 call = Call(method, item, tpl.headers, None, tpl.timeout, tpl.follow_redirects, False, {}, {})
                 try:
                     response = await self.session._adispatch(call)
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     from sessions._models import ErrorResult
 
                     return ErrorResult(index, method, item, exc)
@@ -578,7 +622,6 @@ def _ours_patches() -> dict[str, Callable[[], Callable[[], None]]]:
 
     def lean_fetch(*, headers_on_session: bool, no_ctxmgr: bool) -> Callable[[], Callable[[], None]]:
         def apply() -> Callable[[], None]:
-            orig_fetch = eng.Engine.__dict__["fetch"]
             orig_client = eng.Engine.__dict__["client"]
             from sessions._models import Response
 
@@ -593,14 +636,21 @@ def _ours_patches() -> dict[str, Callable[[], Callable[[], None]]]:
                 started = time.perf_counter()
                 url = call.yurl
                 if headers_on_session:
-                    if getattr(self, "_bench_src", None) is not call.headers:  # one snapshot per header object
+                    if (
+                        getattr(self, "_bench_src", None) is not call.headers
+                    ):  # one snapshot per header object
                         self._bench_src = call.headers
                         self._bench_default = call.headers.multi_items()
                     hdrs = None
                 else:
                     hdrs = call.headers.multi_items()
-                kw = {"headers": hdrs, "data": call.content, "allow_redirects": False,
-                      "timeout": self.client_timeout(call.timeout), "ssl": self._ssl_for(url)}
+                kw = {
+                    "headers": hdrs,
+                    "data": call.content,
+                    "allow_redirects": False,
+                    "timeout": self.client_timeout(call.timeout),
+                    "ssl": self._ssl_for(url),
+                }
                 if no_ctxmgr:
                     try:
                         async with client(self).request(call.method, url, **kw) as resp:
@@ -617,8 +667,13 @@ def _ours_patches() -> dict[str, Callable[[], Callable[[], None]]]:
                             content = await resp.read()
                             status = resp.status
                             raw = resp.raw_headers
-                return Response.from_parts(status, raw, content, request=call.build_request,
-                                           elapsed=datetime.timedelta(seconds=time.perf_counter() - started))
+                return Response.from_parts(
+                    status,
+                    raw,
+                    content,
+                    request=call.build_request,
+                    elapsed=datetime.timedelta(seconds=time.perf_counter() - started),
+                )
 
             undo1 = patch(eng.Engine, "fetch", fetch)
             return undo1
@@ -721,19 +776,25 @@ def cmd_ours_ablate(base: str, a: argparse.Namespace) -> None:
         contenders["ours + " + nm] = with_patches([nm])
     contenders["ours + all but timeout"] = with_patches(["_all_request_options cached", "fetch: both"])
     contenders["ours + all (no sock_read)"] = with_patches(
-        ["timeout: none (no sock_read timer)", "_all_request_options cached", "fetch: both"])
+        ["timeout: none (no sock_read timer)", "_all_request_options cached", "fetch: both"]
+    )
     contenders["ours + all (watchdog)"] = with_patches(
-        ["timeout: watchdog handler", "_all_request_options cached", "fetch: both"])
+        ["timeout: watchdog handler", "_all_request_options cached", "fetch: both"]
+    )
     contenders["ours + all + template"] = with_patches(
-        ["timeout: watchdog handler", "fetch: both", "batch: per-batch Call template"])
+        ["timeout: watchdog handler", "fetch: both", "batch: per-batch Call template"]
+    )
     contenders["ours + all + template + bypass"] = with_patches(
-        ["timeout: watchdog handler", "fetch: both", "batch: template + bypass _adispatch"])
+        ["timeout: watchdog handler", "fetch: both", "batch: template + bypass _adispatch"]
+    )
     res = interleaved(contenders, a.n, a.repeat)
     print(f"  loop: {'uvloop' if a.uvloop else 'asyncio default'}; n={a.n} c={c} median of {a.repeat}")
     show(res, "raw aiohttp")
 
 
-def _profile_stats(coro_factory: Callable[[], Coroutine[Any, Any, Any]], run: Any) -> dict[str, tuple[float, int]]:
+def _profile_stats(
+    coro_factory: Callable[[], Coroutine[Any, Any, Any]], run: Any
+) -> dict[str, tuple[float, int]]:
     run(coro_factory())
     pr = cProfile.Profile()
     pr.enable()
@@ -770,8 +831,10 @@ def cmd_ours_diff(base: str, a: argparse.Namespace) -> None:
     n = a.n
     tot_m = sum(v[0] for v in mine.values()) / n * 1e6
     tot_r = sum(v[0] for v in raw.values()) / n * 1e6
-    print(f"  patches: {a.patch or 'none'}; total profiled µs/req: ours {tot_m:.1f}, raw aiohttp {tot_r:.1f} "
-          f"(cProfile inflates both; read the differences)")
+    print(
+        f"  patches: {a.patch or 'none'}; total profiled µs/req: ours {tot_m:.1f}, raw aiohttp {tot_r:.1f} "
+        f"(cProfile inflates both; read the differences)"
+    )
     rows = []
     for k in set(mine) | set(raw):
         tm, nm = mine.get(k, (0.0, 0))
@@ -790,7 +853,20 @@ def _has(mod: str) -> bool:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["loops", "objects", "prototype", "ablate", "httpx", "ours", "ours-ablate", "ours-diff", "all"])
+    p.add_argument(
+        "what",
+        choices=[
+            "loops",
+            "objects",
+            "prototype",
+            "ablate",
+            "httpx",
+            "ours",
+            "ours-ablate",
+            "ours-diff",
+            "all",
+        ],
+    )
     p.add_argument("--n", type=int, default=5000)
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--repeat", type=int, default=5)
@@ -800,12 +876,21 @@ def main() -> None:
     p.add_argument("--patch", action="append", help="ours-diff: apply a named ablation patch (repeatable)")
     a = p.parse_args()
     exit_on_sigterm()
-    cmds = {"loops": cmd_loops, "objects": cmd_objects, "prototype": cmd_prototype, "ablate": cmd_ablate,
-            "httpx": cmd_httpx,
-            "ours": cmd_ours, "ours-ablate": cmd_ours_ablate, "ours-diff": cmd_ours_diff}
+    cmds = {
+        "loops": cmd_loops,
+        "objects": cmd_objects,
+        "prototype": cmd_prototype,
+        "ablate": cmd_ablate,
+        "httpx": cmd_httpx,
+        "ours": cmd_ours,
+        "ours-ablate": cmd_ours_ablate,
+        "ours-diff": cmd_ours_diff,
+    }
     with bench_server(a.server) as srv:
-        print(f"server: {srv.name} {srv.detail} at {srv.base_url}; python {sys.version.split()[0]}; "
-              f"aiohttp {aiohttp.__version__}; httpx {httpx.__version__}; cpus {os.cpu_count()}")
+        print(
+            f"server: {srv.name} {srv.detail} at {srv.base_url}; python {sys.version.split()[0]}; "
+            f"aiohttp {aiohttp.__version__}; httpx {httpx.__version__}; cpus {os.cpu_count()}"
+        )
         for name in cmds if a.what == "all" else [a.what]:
             print(f"== {name}")
             cmds[name](srv.base_url, a)

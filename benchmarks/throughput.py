@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
-import importlib.metadata
 import json
 import os
 import platform
@@ -125,10 +124,9 @@ async def _raw_httpx_async(urls: list[str], c: int, seen: list[str]) -> Timing:
 def _httpx_sync(urls: list[str], c: int, seen: list[str]) -> Timing:
     seen.append("sync (no loop)")
     errors = 0
-    with httpx.Client() as client:
-        with Clock() as clk:
-            for u in urls:
-                errors += client.get(u).status_code != 200
+    with httpx.Client() as client, Clock() as clk:
+        for u in urls:
+            errors += client.get(u).status_code != 200
     if errors:
         raise BenchError(f"{errors} non-200 responses")
     return clk.result
@@ -181,7 +179,7 @@ def ours_status() -> tuple[bool, bool, str]:
     """(async available, sync available, note)."""
     try:
         import sessions
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return False, False, f"`import sessions` failed: {exc!r}"
     a = hasattr(getattr(sessions, "AsyncSession", None), "requests")
     s = hasattr(getattr(sessions, "Session", None), "requests")
@@ -231,9 +229,18 @@ def build_contenders(a: argparse.Namespace, base: str) -> tuple[list[Contender],
         ca.append(cont)
 
     add("aiohttp", "raw aiohttp (worker pool)", lambda u, w, s: arun(_raw_aiohttp(u, c, s if w else [])), a.n)
-    add("httpx-async", "raw httpx.AsyncClient (gather+sem)",
-        lambda u, w, s: arun(_raw_httpx_async(u, c, s if w else [])), a.slow_n or a.n)
-    add("httpx-sync", "httpx.Client sequential", lambda u, w, s: _httpx_sync(u, 1, s if w else []), a.slow_n or a.n)
+    add(
+        "httpx-async",
+        "raw httpx.AsyncClient (gather+sem)",
+        lambda u, w, s: arun(_raw_httpx_async(u, c, s if w else [])),
+        a.slow_n or a.n,
+    )
+    add(
+        "httpx-sync",
+        "httpx.Client sequential",
+        lambda u, w, s: _httpx_sync(u, 1, s if w else []),
+        a.slow_n or a.n,
+    )
     has_async, has_sync, note = ours_status()
     if note:
         notes.append(f"ours: {note}")
@@ -255,25 +262,27 @@ def run_all(conts: list[Contender], base: str, a: argparse.Namespace) -> None:
     for x in conts:
         try:
             x.run(warm_urls, True)
-        except Exception as exc:  # noqa: BLE001 - report and go on with the others
+        except Exception as exc:
             x.error = f"{type(exc).__name__}: {exc}"
             print(f"  {x.key}: FAILED in warm-up: {x.error}", file=sys.stderr)
     live = [x for x in conts if not x.error]
     for r in range(a.repeat):
-        order = live[r % len(live):] + live[: r % len(live)] if live else []
+        order = live[r % len(live) :] + live[: r % len(live)] if live else []
         print(f"round {r + 1}/{a.repeat}: " + " ".join(x.key for x in order), file=sys.stderr)
         for x in order:
             if x.error:
                 continue
             try:
                 wall, cpu = x.run(urls_for[x.n], False)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 x.error = f"{type(exc).__name__}: {exc}"
                 print(f"  {x.key}: FAILED: {x.error}", file=sys.stderr)
                 continue
             x.rps.append(x.n / wall)
             x.cpu_us.append(cpu / x.n * 1e6)
-            print(f"  {x.key:12s} {x.n / wall:9.0f} req/s  {cpu / x.n * 1e6:7.1f} CPU µs/req", file=sys.stderr)
+            print(
+                f"  {x.key:12s} {x.n / wall:9.0f} req/s  {cpu / x.n * 1e6:7.1f} CPU µs/req", file=sys.stderr
+            )
 
 
 def ratios(conts: list[Contender]) -> dict[str, dict[str, float | None]]:
@@ -315,20 +324,33 @@ def machine_info(server: BenchServer, a: argparse.Namespace) -> dict[str, Any]:
     except OSError:
         pass
     try:
-        commit = subprocess.run(["git", "-C", _ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, timeout=5).stdout.strip() or None
-    except Exception:  # noqa: BLE001
+        commit = (
+            subprocess.run(
+                ["git", "-C", _ROOT, "rev-parse", "--short", "HEAD"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+            ).stdout.strip()
+            or None
+        )
+    except Exception:
         commit = None
     try:
-        dirty = bool(subprocess.run(["git", "-C", _ROOT, "status", "--porcelain", "--", "sessions"],
-                                    capture_output=True, text=True, timeout=5).stdout.strip())
-    except Exception:  # noqa: BLE001
+        dirty = bool(
+            subprocess.run(
+                ["git", "-C", _ROOT, "status", "--porcelain", "--", "sessions"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+            ).stdout.strip()
+        )
+    except Exception:
         dirty = None
     try:
         import sessions
 
         sessions_version = getattr(sessions, "__version__", None) or ver("sessions")
-    except Exception:  # noqa: BLE001
+    except Exception:
         sessions_version = None
     import importlib.util
 
@@ -338,65 +360,112 @@ def machine_info(server: BenchServer, a: argparse.Namespace) -> dict[str, Any]:
         "cpu_model": cpu_model,
         "platform": platform.platform(),
         "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "versions": {d: ver(d) for d in ("httpx", "httpcore", "aiohttp", "uvloop", "anyio", "h11", "yarl",
-                                          "multidict", "sniffio")},
+        "versions": {
+            d: ver(d)
+            for d in (
+                "httpx",
+                "httpcore",
+                "aiohttp",
+                "uvloop",
+                "anyio",
+                "h11",
+                "yarl",
+                "multidict",
+                "sniffio",
+            )
+        },
         "sniffio_importable": importlib.util.find_spec("sniffio") is not None,
-        "sessions": {"version": sessions_version, "git_commit": commit, "uncommitted_changes_in_sessions": dirty},
+        "sessions": {
+            "version": sessions_version,
+            "git_commit": commit,
+            "uncommitted_changes_in_sessions": dirty,
+        },
         "server": {"name": server.name, "detail": server.detail, "url": server.base_url},
-        "loop_policy": "uvloop.EventLoopPolicy (all contenders)" if a.uvloop else "asyncio default (all contenders)",
+        "loop_policy": "uvloop.EventLoopPolicy (all contenders)"
+        if a.uvloop
+        else "asyncio default (all contenders)",
         "loadavg_start": list(os.getloadavg()),
     }
 
 
-def report(conts: list[Contender], notes: list[str], info: dict[str, Any], a: argparse.Namespace) -> dict[str, Any]:
+def report(
+    conts: list[Contender], notes: list[str], info: dict[str, Any], a: argparse.Namespace
+) -> dict[str, Any]:
     print()
     print(f"server: {info['server']['name']} ({info['server']['detail']}) at {info['server']['url']}")
-    print(f"machine: {info['cpu_count']} CPUs ({info['cpu_model']}), {info['python']}, "
-          f"httpx {info['versions']['httpx']}, httpcore {info['versions']['httpcore']}, "
-          f"aiohttp {info['versions']['aiohttp']}, uvloop {info['versions']['uvloop']}, "
-          f"sniffio importable: {info['sniffio_importable']}")
+    print(
+        f"machine: {info['cpu_count']} CPUs ({info['cpu_model']}), {info['python']}, "
+        f"httpx {info['versions']['httpx']}, httpcore {info['versions']['httpcore']}, "
+        f"aiohttp {info['versions']['aiohttp']}, uvloop {info['versions']['uvloop']}, "
+        f"sniffio importable: {info['sniffio_importable']}"
+    )
     ses = info["sessions"]
-    print(f"sessions {ses['version']} at {ses['git_commit']}"
-          + (" + uncommitted changes in sessions/" if ses["uncommitted_changes_in_sessions"] else ""))
-    print(f"loop: {info['loop_policy']}; n={a.n} (slow contenders: {a.slow_n or a.n}), concurrency={a.concurrency}, "
-          f"median of {a.repeat} (after warm-up), interleaved; loadavg at start {info['loadavg_start'][0]:.2f}, "
-          f"end {info['loadavg_end'][0]:.2f}")
+    print(
+        f"sessions {ses['version']} at {ses['git_commit']}"
+        + (" + uncommitted changes in sessions/" if ses["uncommitted_changes_in_sessions"] else "")
+    )
+    print(
+        f"loop: {info['loop_policy']}; n={a.n} (slow contenders: {a.slow_n or a.n}), concurrency={a.concurrency}, "
+        f"median of {a.repeat} (after warm-up), interleaved; loadavg at start {info['loadavg_start'][0]:.2f}, "
+        f"end {info['loadavg_end'][0]:.2f}"
+    )
     print()
-    print(f"{'contender':36s} {'req/s':>7s} {'best':>7s}  {'CPU µs/req':>10s} {'min':>6s}  {'loop':30s} samples req/s")
+    print(
+        f"{'contender':36s} {'req/s':>7s} {'best':>7s}  {'CPU µs/req':>10s} {'min':>6s}  {'loop':30s} samples req/s"
+    )
     for x in conts:
         loops = ",".join(sorted(set(x.loops))) or "-"
         if x.error:
             print(f"{x.label:36s} {'FAILED':>7s} {'':>7s}  {'':>10s} {'':>6s}  {loops:30s} {x.error}")
         else:
-            print(f"{x.label:36s} {x.median_rps or 0:7.0f} {x.best_rps or 0:7.0f}  {x.median_cpu or 0:10.1f} "
-                  f"{x.min_cpu or 0:6.1f}  {loops:30s} " + " ".join(f"{v:.0f}" for v in x.rps))
+            print(
+                f"{x.label:36s} {x.median_rps or 0:7.0f} {x.best_rps or 0:7.0f}  {x.median_cpu or 0:10.1f} "
+                f"{x.min_cpu or 0:6.1f}  {loops:30s} " + " ".join(f"{v:.0f}" for v in x.rps)
+            )
     for nt in notes:
         print(f"note: {nt}")
     rat = ratios(conts)
     if rat:
         print()
-        print(f"{'ratio (ours / reference)':28s} {'req/s':>6s}  {'best':>6s}  {'CPU':>6s}  {'minCPU':>6s}   target "
-              "(judged on median req/s)")
+        print(
+            f"{'ratio (ours / reference)':28s} {'req/s':>6s}  {'best':>6s}  {'CPU':>6s}  {'minCPU':>6s}   target "
+            "(judged on median req/s)"
+        )
         for k, v in rat.items():
             target = TARGET_VS_AIOHTTP if k.endswith("/ aiohttp") else TARGET_VS_HTTPX
             r = v["req_s"]
             verdict = "-" if r is None else ("PASS" if r >= target else "BELOW")
             cells = "  ".join(f"{(v[c] or 0):5.2f}x" for c in ("req_s", "best_req_s", "cpu", "min_cpu"))
             print(f"{k:28s} {cells}   >= {target}x {verdict}")
-        print("(req/s = median wall-clock rate; best = fastest repetition; CPU = median process CPU per request, "
-              "ratio = reference CPU / ours; minCPU = same with minima, the figure least disturbed by other load)")
+        print(
+            "(req/s = median wall-clock rate; best = fastest repetition; CPU = median process CPU per request, "
+            "ratio = reference CPU / ours; minCPU = same with minima, the figure least disturbed by other load)"
+        )
     result = {
         "benchmark": "throughput",
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "command": " ".join([os.path.relpath(sys.argv[0], _ROOT)] + sys.argv[1:]),
-        "params": {"n": a.n, "slow_n": a.slow_n or a.n, "concurrency": a.concurrency, "repeat": a.repeat,
-                   "uvloop": a.uvloop},
+        "params": {
+            "n": a.n,
+            "slow_n": a.slow_n or a.n,
+            "concurrency": a.concurrency,
+            "repeat": a.repeat,
+            "uvloop": a.uvloop,
+        },
         "machine": info,
         "contenders": {
-            x.key: {"label": x.label, "n": x.n, "median_req_s": x.median_rps, "best_req_s": x.best_rps,
-                    "median_cpu_us_per_req": x.median_cpu, "min_cpu_us_per_req": x.min_cpu,
-                    "samples_req_s": x.rps, "samples_cpu_us_per_req": x.cpu_us, "loops": sorted(set(x.loops)),
-                    "error": x.error}
+            x.key: {
+                "label": x.label,
+                "n": x.n,
+                "median_req_s": x.median_rps,
+                "best_req_s": x.best_rps,
+                "median_cpu_us_per_req": x.median_cpu,
+                "min_cpu_us_per_req": x.min_cpu,
+                "samples_req_s": x.rps,
+                "samples_cpu_us_per_req": x.cpu_us,
+                "loops": sorted(set(x.loops)),
+                "error": x.error,
+            }
             for x in conts
         },
         "ratios": rat,
@@ -410,15 +479,27 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, default=5000, help="GETs per contender per repetition (default 5000)")
     p.add_argument("--concurrency", "-c", type=int, default=32, help="requests in flight (default 32)")
-    p.add_argument("--repeat", type=int, default=3, help="timed repetitions; the median is reported (default 3)")
+    p.add_argument(
+        "--repeat", type=int, default=3, help="timed repetitions; the median is reported (default 3)"
+    )
     p.add_argument("--uvloop", action="store_true", help="run every async contender on uvloop")
-    p.add_argument("--slow-n", type=int, default=None,
-                   help="GETs for the slow httpx contenders (default: --n); req/s stay comparable")
-    p.add_argument("--only", default=None,
-                   help="comma-separated subset of aiohttp,httpx-async,httpx-sync,ours-async,ours-sync")
+    p.add_argument(
+        "--slow-n",
+        type=int,
+        default=None,
+        help="GETs for the slow httpx contenders (default: --n); req/s stay comparable",
+    )
+    p.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated subset of aiohttp,httpx-async,httpx-sync,ours-async,ours-sync",
+    )
     p.add_argument("--server", choices=["nginx", "httpbin"], default="nginx")
-    p.add_argument("--json", default=os.path.join(_ROOT, "benchmarks", "results", "throughput.json"),
-                   help="where to write the JSON results ('-' to skip)")
+    p.add_argument(
+        "--json",
+        default=os.path.join(_ROOT, "benchmarks", "results", "throughput.json"),
+        help="where to write the JSON results ('-' to skip)",
+    )
     a = p.parse_args()
     exit_on_sigterm()
     if a.uvloop:
@@ -428,8 +509,11 @@ def main() -> None:
     with bench_server(a.server) as server:
         info = machine_info(server, a)
         if info["loadavg_start"][0] > 0.7:
-            print(f"warning: load average {info['loadavg_start'][0]:.2f} before start: other processes are busy; "
-                  "req/s will be noisy (CPU µs/req less so).", file=sys.stderr)
+            print(
+                f"warning: load average {info['loadavg_start'][0]:.2f} before start: other processes are busy; "
+                "req/s will be noisy (CPU µs/req less so).",
+                file=sys.stderr,
+            )
         conts, notes = build_contenders(a, server.base_url)
         run_all(conts, server.base_url, a)
         info["loadavg_end"] = list(os.getloadavg())
