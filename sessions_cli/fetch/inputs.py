@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -84,9 +85,18 @@ class InputItem:
     raw: str = field(default="", repr=False)
 
 
+# The common case, accepted without `urlsplit`: http(s)://host[:port][/?#printable ASCII]. Anything
+# this does not match (userinfo, IPv6, non-ASCII, odd ports…) takes the full check below.
+_SIMPLE_URL = re.compile(r"(?i:https?)://[A-Za-z0-9._~-]+(?::([0-9]{1,5}))?(?:[/?#][!-~]*)?").fullmatch
+_SPACE = re.compile(r"\s").search
+
+
 def validate_url(url: str) -> str | None:
     """None when `url` is an absolute http(s) URL with a host, else what is wrong with it."""
-    if not url or any(c.isspace() for c in url):
+    simple = _SIMPLE_URL(url)
+    if simple is not None and (simple.group(1) is None or int(simple.group(1)) <= 65535):
+        return None
+    if not url or _SPACE(url) is not None:
         return f"not a URL: {url!r}"
     try:
         parts = urlsplit(url)
@@ -123,6 +133,16 @@ def detect_format(first_line: str) -> str:
 # --- per-format parsers --------------------------------------------------------------------
 
 
+_new = object.__new__
+
+
+def _plain_request(url: str, method: str | None) -> RequestSpec:
+    """`RequestSpec(url=url, method=method)` without the frozen dataclass's per-field `__setattr__`."""
+    spec = _new(RequestSpec)
+    spec.__dict__.update(url=url, method=method, headers=None, params=None, json=None, data=None, meta=None)
+    return spec
+
+
 def _plain_spec(text: str) -> RequestSpec | str:
     parts = text.split()
     if len(parts) == 2 and parts[0].upper() in _METHODS:
@@ -132,7 +152,7 @@ def _plain_spec(text: str) -> RequestSpec | str:
     else:
         return f"expected 'URL' or 'METHOD URL', got {text!r}"
     problem = validate_url(url)
-    return problem if problem else RequestSpec(url=url, method=method)
+    return problem if problem else _plain_request(url, method)
 
 
 def _check_mapping(name: str, value: Any) -> str | None:
@@ -188,15 +208,18 @@ def _numbered(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
 def _item(index: int, line: int, raw: str, result: RequestSpec | str) -> InputItem:
     if isinstance(result, str):
         return InputItem(index=index, line=line, raw=raw, error=f"line {line}: {result}")
-    return InputItem(index=index, line=line, raw=raw, spec=result)
+    item = _new(InputItem)  # InputItem(index=…, spec=result) minus the frozen per-field __setattr__
+    item.__dict__.update(index=index, line=line, spec=result, error=None, raw=raw)
+    return item
 
 
 def _parse_lines(numbered: Iterator[tuple[int, str]], fmt: str, start: int) -> Iterator[InputItem]:
     index = start
     parse = _jsonl_spec if fmt == "jsonl" else _plain_spec
     for number, line in numbered:
-        if _meaningful(line):
-            yield _item(index, number, line, parse(line.strip().lstrip("\ufeff")))
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):  # _meaningful(line)
+            yield _item(index, number, line, parse(stripped.lstrip("\ufeff")))
             index += 1
 
 

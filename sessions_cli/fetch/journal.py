@@ -140,20 +140,46 @@ def recover(journal: Path, output: Path | None = None, save_index: Path | None =
 
 
 class Journal:
-    """Appends one line per completed input; each line is one unbuffered write."""
+    """Appends one line per completed input; each line is one unbuffered write.
+
+    After `defer()`, lines collect until `flush()`, which the runner calls right after flushing
+    the output they point into: a journal line never reaches the OS before its record.
+    """
 
     def __init__(self, path: str | Path, append: bool) -> None:
         self.path = Path(path)
         self._fd = os.open(
             self.path, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC), 0o644
         )
+        self._pending: list[str] | None = None
+
+    def defer(self) -> None:
+        """From now on, collect lines until `flush()`."""
+        if self._pending is None:
+            self._pending = []
 
     def add(self, key: str, output_offset: int, save_offset: int = -1) -> None:
         """Note that the input with `key` is complete and its record ends at `output_offset`."""
-        data = f"{key} {output_offset} {save_offset}\n".encode()
+        line = f"{key} {output_offset} {save_offset}\n"
+        if self._pending is not None:
+            self._pending.append(line)
+        else:
+            self._write(line.encode())
+
+    def flush(self) -> None:
+        """Write the collected lines in one go."""
+        pending = self._pending
+        if pending:
+            data = "".join(pending).encode()
+            pending.clear()
+            self._write(data)
+
+    def _write(self, data: bytes) -> None:
         while data:
             data = data[os.write(self._fd, data) :]
 
     def close(self) -> None:
-        """Close the journal file."""
+        """Close the journal file. Lines still collected are dropped, not written: only the owner of
+        the output knows whether their records reached it (`Outputs.flush()` writes both, in order)."""
+        self._pending = None
         os.close(self._fd)

@@ -6,13 +6,21 @@
                                                    ├─► journal (after the record: crash safe)
                                                    └─► summary, progress (stderr)
 
-The input generator may be pulled from the engine's loop thread, so it only appends to
-thread-safe structures (`pending` dict entries keyed by batch index, a deque of input
-errors); every write happens on the calling thread.
+The run is one `AsyncSession` batch on the main thread's event loop (`asyncio.run`): the engine
+pulls the input generator, and each result is turned into a record and written right there,
+with no thread hand-off per result. Records completed in one loop turn are handed to the OS in
+one write at the end of that turn (whole lines only; the journal after the output), so a
+`kill -9` can lose at most records that were not journaled either, and `--resume` redoes them.
+
+A session factory may still return a sync `Session` (embedding, tests): the input generator is
+then pulled from the engine's loop thread, so it only appends to thread-safe structures
+(`pending` dict entries keyed by batch index, a deque of input errors), and every write happens
+on the calling thread, one flushed write per record.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections import deque
@@ -28,7 +36,7 @@ from sessions_cli.fetch.inputs import InputError, InputItem, InputReader, Reques
 from sessions_cli.fetch.journal import DoneSet, Journal, input_key, recover, request_key
 from sessions_cli.fetch.output import BodySaver, CsvWriter, JsonlWriter, RecordWriter, TableWriter, Target
 from sessions_cli.fetch.plan import FetchPlan
-from sessions_cli.fetch.progress import make_progress
+from sessions_cli.fetch.progress import NullProgress, make_progress
 from sessions_cli.fetch.records import Record, exception_record, input_error_record, response_record
 from sessions_cli.fetch.summary import Summary, render_summary
 
@@ -83,6 +91,19 @@ class Outputs:
         self.saver = BodySaver(plan.save_dir) if plan.save_dir else None
         if self.saver is not None:
             stack.callback(self.saver.close)
+        stack.callback(self.flush)  # runs first (LIFO): queued records, then their journal lines
+
+    def defer(self) -> None:
+        """Queue records and journal lines until `flush()` (one write per loop turn)."""
+        self.target.defer()
+        if self.journal is not None:
+            self.journal.defer()
+
+    def flush(self) -> None:
+        """Write queued records, then (only once they are out) their journal lines."""
+        self.target.flush()
+        if self.journal is not None:
+            self.journal.flush()
 
     def _writer(self, plan: FetchPlan, stdout_tty: bool) -> RecordWriter:
         fmt = plan.format or ("table" if stdout_tty and not plan.output else "jsonl")
@@ -117,6 +138,10 @@ class RunState:
         self.input_failure: InputError | None = None
         self.failed_status = 0
         self.session: Any = None
+        self._advance = None if isinstance(progress, NullProgress) else progress.advance
+        self._fail_on_status = plan.fail_on_status if plan.fail_on_status else None
+        self._write = outputs.writer.write if outputs.journal is None else None
+        self._add = summary.add
 
     # -- the input side (may run on the engine's thread) --------------------------------
 
@@ -158,13 +183,15 @@ class RunState:
     def complete(self, batch_index: int, result: Any) -> None:
         """Turn one engine result into a record and emit it."""
         item, spec, key = self.pending.pop(batch_index)
-        meta = item.spec.meta if item.spec is not None else None
+        meta = spec.meta
         if getattr(result, "status_code", None) is None:
             exc = getattr(result, "exception", None) or RuntimeError(repr(result))
             attempts = int(getattr(result, "attempts", 1) or 1)
             record = exception_record(item.index, spec.url, spec.method or "GET", exc, attempts, meta)
-        else:
+        elif self.callback_names or self.outputs.saver is not None:
             record = self._response_record(item, spec, key, result, meta)
+        else:
+            record = response_record(item.index, spec.url, spec.method or "GET", result, meta)
         self._emit(record, key)
 
     def _response_record(
@@ -179,10 +206,14 @@ class RunState:
         return record
 
     def _emit(self, record: Record, key: str) -> None:
-        failed = self.plan.fail_on_status(record["status"])
-        self.outputs.emit(record, key)
-        self.summary.add(record, failed_status=failed)
-        self.progress.advance(record, _total_wait(self.session))
+        failed = self._fail_on_status(record["status"]) if self._fail_on_status is not None else False
+        if self._write is not None:
+            self._write(record)
+        else:
+            self.outputs.emit(record, key)
+        self._add(record, failed)
+        if self._advance is not None:
+            self._advance(record, _total_wait(self.session))
 
 
 def _total_wait(session: Any) -> float:
@@ -192,6 +223,7 @@ def _total_wait(session: Any) -> float:
 
 
 def _drive(state: RunState, session: Any, reader: InputReader, plan: FetchPlan) -> None:
+    """The sync driver (a `Session` from a custom factory): results cross from the loop thread."""
     callbacks = load_callbacks(plan.callbacks)
     results = session.iter_requests(
         state.specs(iter(reader)),
@@ -211,6 +243,54 @@ def _drive(state: RunState, session: Any, reader: InputReader, plan: FetchPlan) 
         if close is not None:
             close()
         state.drain_input_errors()
+
+
+async def _adrive(state: RunState, session: Any, reader: InputReader, plan: FetchPlan) -> None:
+    """The async driver: the batch, the records and their writes share the running loop."""
+    callbacks = load_callbacks(plan.callbacks)
+    outputs = state.outputs
+    outputs.defer()
+    loop = asyncio.get_running_loop()
+    scheduled = False
+    failures: list[BaseException] = []
+
+    def flush() -> None:  # once per loop turn in which records completed
+        nonlocal scheduled
+        scheduled = False
+        try:
+            outputs.flush()
+        except BaseException as exc:  # raised again in the consumer (a callback would only log it)
+            failures.append(exc)
+
+    complete = state.complete
+    async with session:
+        results = session.iter_requests(
+            state.specs(iter(reader)),
+            concurrency=plan.concurrency,
+            callbacks=callbacks,
+            return_callbacks=bool(callbacks),
+            progress=False,
+            **plan.request_kwargs(),
+        )
+        try:
+            async for batch_index, result in results:
+                complete(batch_index, result)
+                if state.input_errors:
+                    state.drain_input_errors()
+                if not scheduled:
+                    if failures:
+                        raise failures[0]
+                    scheduled = True
+                    loop.call_soon(flush)
+        finally:
+            aclose = getattr(results, "aclose", None)
+            if aclose is not None:
+                await aclose()
+            state.drain_input_errors()
+            if not failures:
+                outputs.flush()
+    if failures:
+        raise failures[0]
 
 
 def _exit_code(state: RunState, interrupted: bool) -> ExitCode:
@@ -261,10 +341,14 @@ def run_fetch(
         total = _total(plan)
         progress = stack.enter_context(make_progress(console, plan.progress, total))
         state = RunState(plan, outputs, Summary(clock=clock), progress)
-        session = stack.enter_context(session_factory(plan))
+        session = session_factory(plan)
         state.session = session
         try:
-            _drive(state, session, reader, plan)
+            if hasattr(session, "__aenter__"):
+                asyncio.run(_adrive(state, session, reader, plan))
+            else:
+                with session:
+                    _drive(state, session, reader, plan)
         except KeyboardInterrupt:
             interrupted = True
     _report(state, console, plan)

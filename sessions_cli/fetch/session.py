@@ -53,24 +53,31 @@ class LimiterWaitMeter:
         return decision
 
 
-def session_class(*, cache: bool, ratelimit: bool) -> type:
-    """`Session`, or `class FetchSession(CacheMixin?, RatelimitMixin?, Session)`.
+def session_class(*, cache: bool, ratelimit: bool, asynchronous: bool = False) -> type:
+    """`Session` (`AsyncSession`), or `class FetchSession(CacheMixin?, RatelimitMixin?, Session)`.
 
     The cache goes first so a hit never reaches the limiter (see ARCHITECTURE.md).
     """
     import sessions
 
+    base = sessions.AsyncSession if asynchronous else sessions.Session
     bases: list[type] = []
     if cache:
         bases.append(_mixin("CacheMixin", "--cache"))
     if ratelimit:
         bases += [LimiterWaitMeter, _mixin("RatelimitMixin", "--ratelimit")]
     if not bases:
-        return sessions.Session
-    return type("FetchSession", (*bases, sessions.Session), {})
+        return base
+    return type("AsyncFetchSession" if asynchronous else "FetchSession", (*bases, base), {})
 
 
-def open_session(plan: FetchPlan) -> Any:
-    """A new session configured from the plan (a context manager; the caller closes it)."""
-    cls = session_class(cache=plan.cache is not None, ratelimit=plan.ratelimit is not None)
+def open_session(plan: FetchPlan, *, asynchronous: bool = True) -> Any:
+    """A new session configured from the plan; the caller closes it (`async with` / `with`).
+
+    `sessions fetch` runs an `AsyncSession` on the main thread's event loop: records are built and
+    written on the loop that completes the requests, with no thread hand-off per result.
+    """
+    cls = session_class(
+        cache=plan.cache is not None, ratelimit=plan.ratelimit is not None, asynchronous=asynchronous
+    )
     return cls(**plan.session_kwargs())

@@ -34,9 +34,11 @@ class LatencyHistogram:
         """Record one latency."""
         self.count += 1
         self.total += ms
-        self.minimum = min(self.minimum, ms)
-        self.maximum = max(self.maximum, ms)
-        self.buckets[self._bucket(ms)] += 1
+        if ms < self.minimum:
+            self.minimum = ms
+        if ms > self.maximum:
+            self.maximum = ms
+        self.buckets[-(10**6) if ms <= 0.001 else math.floor(math.log(ms) / _LOG_GROWTH)] += 1  # _bucket
 
     @staticmethod
     def _bucket(ms: float) -> int:
@@ -112,19 +114,26 @@ class Summary:
 
     def add(self, record: Record, failed_status: bool = False) -> None:
         """Account for one record (`failed_status`: it matched `--fail-on-status`)."""
+        get = record.get
         self.total += 1
-        self.bytes += record.get("bytes") or 0
-        if record.get("error"):
-            self.errors[record["error"]["kind"]] += 1
-        if record.get("status") is None:
+        self.bytes += get("bytes") or 0
+        error = get("error")
+        if error:
+            self.errors[error["kind"]] += 1
+        status = get("status")
+        if status is None:
             return
         self.responses += 1
-        self.ok += bool(record.get("ok"))
-        self.status_codes[record["status"]] += 1
-        self.cache_hits += bool(record.get("from_cache"))
-        self.failed_status += failed_status
-        if record.get("elapsed_ms") is not None:
-            self.latency.add(record["elapsed_ms"])
+        if get("ok"):
+            self.ok += 1
+        self.status_codes[status] += 1
+        if get("from_cache"):
+            self.cache_hits += 1
+        if failed_status:
+            self.failed_status += 1
+        elapsed = get("elapsed_ms")
+        if elapsed is not None:
+            self.latency.add(elapsed)
 
     def add_wait(self, host: str, seconds: float) -> None:
         """Account for time a request spent waiting on the rate limiter."""
