@@ -31,6 +31,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import importlib.metadata
+import importlib.util
 import json
 import os
 import platform
@@ -352,7 +354,6 @@ def machine_info(server: BenchServer, a: argparse.Namespace) -> dict[str, Any]:
         sessions_version = getattr(sessions, "__version__", None) or ver("sessions")
     except Exception:
         sessions_version = None
-    import importlib.util
 
     return {
         "cpu_count": os.cpu_count(),
