@@ -5,7 +5,11 @@
     limiter.try_acquire("api.example.com")       # Decision(allowed=..., remaining=..., retry_after=...)
 
 ``acquire`` *reserves* the earliest slot atomically in the storage and sleeps once until it — waiters are
-served first come, first served, with no polling loop and no thundering herd. With ``raise_errors=True`` it
+served first come, first served, with no polling loop and no thundering herd. A sleep that overruns its slot
+by more than ``LATE_TOLERANCE`` (an event-loop or process stall) does not send: every reservation that fell
+due during the stall would otherwise go at once, a burst above the bound on the wire. The stale slot is
+given up (under-admission, never over-admission) and a fresh one reserved; the tolerance doubles on each
+retry so a persistently overloaded process still makes progress. With ``raise_errors=True`` it
 never waits: a denial raises ``RateLimitExceeded`` carrying ``retry_after``, the key and the algorithm.
 The two classes share everything except the I/O shell (``_LimiterBase``).
 """
@@ -16,7 +20,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Final, Self
 
 from sessions._exceptions import ImpossibleRequest, RateLimitExceeded
 
@@ -24,7 +28,10 @@ from ._algorithms import AlgorithmParams, Decision, Mode
 from ._rate import Rate
 from ._storage import Storage, open_storage
 
-__all__ = ["AsyncLimiter", "Limiter"]
+__all__ = ["LATE_TOLERANCE", "AsyncLimiter", "Limiter", "await_slot", "wait_for_slot"]
+
+LATE_TOLERANCE: Final = 0.005
+"""Seconds a sleep may overrun its reserved slot before the slot counts as stale and is re-reserved."""
 
 LimitLike = AlgorithmParams | Rate | str
 
@@ -36,6 +43,47 @@ def _as_params(limit: LimitLike, algorithm: str | None) -> AlgorithmParams:
         return limit
     rate = limit if isinstance(limit, Rate) else Rate.parse(limit)
     return rate.params(algorithm or "slidingwindow")
+
+
+def wait_for_slot(
+    decide: Callable[[], Decision],
+    sleep: Callable[[float], object],
+    monotonic: Callable[[], float] = time.monotonic,
+) -> Decision:
+    """Reserve with ``decide()`` and sleep until the slot; re-reserve if the sleep overran it (see above).
+
+    ``monotonic`` must be the clock ``sleep`` sleeps on (``time.monotonic`` for ``time.sleep`` and for
+    asyncio's loop). Only the sleep's overrun is judged: the decision's own round trip delays a send by at
+    most that round trip, and it never makes a send early.
+    """
+    tolerance = LATE_TOLERANCE
+    while True:
+        decision = decide()
+        if decision.delay <= 0:
+            return decision
+        start = monotonic()
+        sleep(decision.delay)
+        if monotonic() - start - decision.delay <= tolerance:
+            return decision
+        tolerance *= 2
+
+
+async def await_slot(
+    decide: Callable[[], Awaitable[Decision]],
+    sleep: Callable[[float], Awaitable[object]],
+    monotonic: Callable[[], float] = time.monotonic,
+) -> Decision:
+    """Async `wait_for_slot`."""
+    tolerance = LATE_TOLERANCE
+    while True:
+        decision = await decide()
+        if decision.delay <= 0:
+            return decision
+        start = monotonic()
+        await sleep(decision.delay)
+        if monotonic() - start - decision.delay <= tolerance:
+            return decision
+        tolerance *= 2
 
 
 class _LimiterBase:
@@ -92,6 +140,7 @@ class Limiter(_LimiterBase):
         algorithm: the algorithm for a ``Rate`` / rate string.
         raise_errors: ``acquire`` raises ``RateLimitExceeded`` instead of waiting.
         sleep: injected for tests (default ``time.sleep``).
+        monotonic: the clock ``sleep`` sleeps on, to detect an overrun slot (default ``time.monotonic``).
         **storage_options: passed to the storage (``db=``, ``conn=``, ``clock=``, …).
     """
 
@@ -103,10 +152,12 @@ class Limiter(_LimiterBase):
         algorithm: str | None = None,
         raise_errors: bool = False,
         sleep: Callable[[float], object] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
         **storage_options: Any,
     ) -> None:
         super().__init__(limit, storage, algorithm=algorithm, raise_errors=raise_errors, **storage_options)
         self._sleep = sleep
+        self._monotonic = monotonic
 
     def acquire(self, key: str, cost: float = 1, *, max_wait: float | None = None) -> Decision:
         """Take ``cost`` from ``key``'s limit, sleeping once until the reserved slot if needed.
@@ -117,10 +168,11 @@ class Limiter(_LimiterBase):
         """
         self._check(key, cost)
         mode, wait_cap = self._plan(max_wait)
-        decision = self._granted(key, self.storage.apply(key, self.params, cost, mode, wait_cap))
-        if decision.delay > 0:
-            self._sleep(decision.delay)
-        return decision
+
+        def decide() -> Decision:
+            return self._granted(key, self.storage.apply(key, self.params, cost, mode, wait_cap))
+
+        return wait_for_slot(decide, self._sleep, self._monotonic)
 
     def try_acquire(self, key: str, cost: float = 1) -> Decision:
         """Take ``cost`` now if the limit allows it; never waits, never consumes on denial."""
@@ -166,20 +218,22 @@ class AsyncLimiter(_LimiterBase):
         algorithm: str | None = None,
         raise_errors: bool = False,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
         **storage_options: Any,
     ) -> None:
         super().__init__(limit, storage, algorithm=algorithm, raise_errors=raise_errors, **storage_options)
         self._sleep = sleep
+        self._monotonic = monotonic
 
     async def acquire(self, key: str, cost: float = 1, *, max_wait: float | None = None) -> Decision:
         """Take ``cost`` from ``key``'s limit, sleeping once (without blocking the loop) if needed."""
         self._check(key, cost)
         mode, wait_cap = self._plan(max_wait)
-        outcome = await self.storage.aapply(key, self.params, cost, mode, wait_cap)
-        decision = self._granted(key, outcome)
-        if decision.delay > 0:
-            await self._sleep(decision.delay)
-        return decision
+
+        async def decide() -> Decision:
+            return self._granted(key, await self.storage.aapply(key, self.params, cost, mode, wait_cap))
+
+        return await await_slot(decide, self._sleep, self._monotonic)
 
     async def try_acquire(self, key: str, cost: float = 1) -> Decision:
         """Take ``cost`` now if the limit allows it; never waits, never consumes on denial."""

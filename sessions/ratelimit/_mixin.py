@@ -6,7 +6,10 @@
 It overrides the per-attempt hook (``_send_wire`` / ``_asend_wire``, see docs/ARCHITECTURE.md), so a cache
 hit never consumes quota while every retry and redirect hop does. Before each attempt it *reserves* the
 earliest slot for the request's key in the storage (one atomic decision) and sleeps once until then: no
-polling, waiters served in order. A ``429``/``503`` response carrying ``Retry-After``, ``RateLimit-Reset`` or
+polling, waiters served in order. A sleep that overruns its slot by more than ``LATE_TOLERANCE`` (a stalled
+event loop or process) re-reserves instead of sending, so a stall never releases a burst of overdue
+requests onto the wire (``ratelimit_monotonic`` is the clock the session's sleep runs on).
+A ``429``/``503`` response carrying ``Retry-After``, ``RateLimit-Reset`` or
 ``X-RateLimit-Reset`` pauses the key in the storage, so every worker and process sharing it backs off.
 
 Options (flat keywords, or in ``ratelimit_options=`` / ``ratelimit=`` dicts, which win over shared ones):
@@ -35,6 +38,7 @@ from sessions._exceptions import ImpossibleRequest, RateLimitExceeded
 from sessions._options import take_options
 
 from ._algorithms import AlgorithmParams, Decision, algorithm_name, make_params
+from ._limiter import await_slot, wait_for_slot
 from ._rate import Rate
 from ._storage import Storage, open_storage
 
@@ -76,6 +80,8 @@ class RatelimitMixin:
 
     ratelimit_params: AlgorithmParams
     ratelimit_storage: Storage
+    ratelimit_monotonic: Callable[[], float] = staticmethod(time.monotonic)
+    """The clock the session's ``_sleep`` / ``_asleep`` run on (overrun detection; injectable for tests)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         algorithm = kwargs.pop("ratelimit") if isinstance(kwargs.get("ratelimit"), str) else None
@@ -99,11 +105,12 @@ class RatelimitMixin:
     def _send_wire(self, call: Any) -> Any:
         key = self.ratelimit_key(call)
         mode = self._ratelimit_check(key)
-        decision = self._ratelimit_granted(
-            key, self.ratelimit_storage.apply(key, self.ratelimit_params, 1, mode)
-        )
-        if decision.delay > 0:
-            getattr(self, "_sleep", time.sleep)(decision.delay)
+        storage, params = self.ratelimit_storage, self.ratelimit_params
+
+        def decide() -> Decision:
+            return self._ratelimit_granted(key, storage.apply(key, params, 1, mode))
+
+        wait_for_slot(decide, getattr(self, "_sleep", time.sleep), self.ratelimit_monotonic)
         response = super()._send_wire(call)  # type: ignore[misc]
         pause = self._ratelimit_pause_for(response)
         if pause:
@@ -113,10 +120,12 @@ class RatelimitMixin:
     async def _asend_wire(self, call: Any) -> Any:
         key = self.ratelimit_key(call)
         mode = self._ratelimit_check(key)
-        outcome = await self.ratelimit_storage.aapply(key, self.ratelimit_params, 1, mode)
-        decision = self._ratelimit_granted(key, outcome)
-        if decision.delay > 0:
-            await self._ratelimit_asleep(decision.delay)
+        storage, params = self.ratelimit_storage, self.ratelimit_params
+
+        async def decide() -> Decision:
+            return self._ratelimit_granted(key, await storage.aapply(key, params, 1, mode))
+
+        await await_slot(decide, self._ratelimit_asleep, self.ratelimit_monotonic)
         response = await super()._asend_wire(call)  # type: ignore[misc]
         pause = self._ratelimit_pause_for(response)
         if pause:
