@@ -21,12 +21,13 @@ import itertools
 import logging
 import queue
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ._exceptions import BatchError
 from ._models import ErrorResult, RequestSpec, Response
 from ._progress import BatchProgress
+from ._session import _split_kwargs
 from .config import SessionConfig
 
 if TYPE_CHECKING:
@@ -54,15 +55,12 @@ class Batch:
     raise_errors: bool
     request_kwargs: dict[str, Any]
     progress: BatchProgress | None = None
-    _split: Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, Any]]] | None = field(default=None)
 
     @classmethod
     def create(
         cls, session: _SessionCore, urls: Iterable[Any], method: str | Iterable[str], options: dict[str, Any]
     ) -> Batch:
         """Read the batch options out of `options`; what is left applies to every request."""
-        from ._session import _split_kwargs
-
         callbacks = tuple(options.pop("callbacks", None) or ())
         for callback in callbacks:
             if not callable(callback):
@@ -88,7 +86,6 @@ class Batch:
             raise_errors=raise_errors,
             request_kwargs=options,
             progress=BatchProgress.maybe(progress, total),
-            _split=_split_kwargs,
         )
 
     # -- one item -------------------------------------------------------------------------
@@ -117,8 +114,7 @@ class Batch:
             value = getattr(spec, name)
             if value is not None:
                 kwargs[name] = value
-        assert self._split is not None
-        httpx_kwargs, options = self._split(kwargs)
+        httpx_kwargs, options = _split_kwargs(kwargs)
         return self.session._make_call(spec.method, spec.url, httpx_kwargs, options)
 
     async def _run_callbacks(self, index: int, response: Response) -> None:

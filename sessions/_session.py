@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, ClassVar
 
 import httpx
@@ -617,7 +617,3 @@ class AsyncSession(_SessionCore, httpx.AsyncClient):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
-
-
-def _is_mapping(value: Any) -> bool:
-    return isinstance(value, Mapping)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import uuid
 from collections.abc import Iterator
 
@@ -124,9 +125,11 @@ def test_http2_opt_in_uses_httpx_transport() -> None:
         assert not isinstance(s._transport, httpx.HTTPTransport)
 
 
-def test_verify_false_is_accepted(session: Session) -> None:
+def test_verify_false_reaches_the_tls_context() -> None:
     with Session(verify=False) as s:
-        assert s._engine._verify is False
+        assert s._engine._ssl_context().verify_mode == ssl.CERT_NONE
+    with Session() as s:
+        assert s._engine._ssl_context().verify_mode == ssl.CERT_REQUIRED
 
 
 def test_unknown_keyword_names_it_and_suggests() -> None:
