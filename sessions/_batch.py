@@ -140,7 +140,10 @@ class Batch:
     async def _worker(self, sink: Callable[[int, Result], Any], awaitable_sink: bool) -> None:
         progress = self.progress
         send = self._send
+        engine = self.session._engine
         for index, (item, method) in self.items:
+            if engine._closed:  # the session was closed under a running batch: stop pulling input
+                return
             result = await send(index, item, method)
             if progress is not None:
                 progress.advance(result)

@@ -284,6 +284,8 @@ class Engine:
             if watch is None or not watch.expired:
                 raise
             current = asyncio.current_task()
+            if current is not None and current.cancelling() > 1:
+                raise  # the caller cancelled too: theirs wins, never swallow it
             if current is not None:
                 current.uncancel()  # the cancellation was our timeout, not the caller's
             raise httpx.ReadTimeout(f"no data for {read_timeout}s (read timeout)") from None

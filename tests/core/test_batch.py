@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 from collections.abc import Iterator
@@ -52,8 +53,11 @@ def test_million_url_generator_is_not_materialised(httpbin: LocalHttpbin) -> Non
 async def test_async_iter_requests_is_lazy_and_yields_indexes(httpbin: LocalHttpbin) -> None:
     source = CountingIterable(httpbin.url, 10**6)
     got: list[int] = []
-    async with AsyncSession() as s:
-        async for index, result in s.iter_requests(source, concurrency=4, progress=False):
+    async with (
+        AsyncSession() as s,
+        contextlib.aclosing(s.iter_requests(source, concurrency=4, progress=False)) as it,
+    ):
+        async for index, result in it:
             assert isinstance(result, Response)
             assert result.json()["args"]["i"] == str(index)
             got.append(index)
