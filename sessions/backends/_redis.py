@@ -282,6 +282,12 @@ class RedisBackend:
             self.server = self._start_server()
         self.client, self._owned_sync = self._make_sync()
         self._fast_pool, self._get_connection_args = _fast_path(self.client)
+        self._held: list[Any] = []  # idle connections checked out for execute_packed
+        user_async = self.options.async_conn or (
+            self.options.conn if _is_async_client(self.options.conn) else None
+        )
+        self._user_async = _AsyncHold(user_async) if user_async is not None else None
+        _live_backends.add(self)
         self.ping()
 
     # ------------------------------------------------------------------ clients
@@ -292,16 +298,19 @@ class RedisBackend:
         One per loop, because an asyncio connection pool is bound to the loop that
         opened its connections (``asyncio.run`` twice would otherwise break).
         """
-        if self.options.async_conn is not None:
-            return self.options.async_conn  # type: ignore[no-any-return]
-        if _is_async_client(self.options.conn):
-            return self.options.conn  # type: ignore[no-any-return]
+        client: redis.asyncio.Redis = self._async_hold().client
+        return client
+
+    def _async_hold(self) -> _AsyncHold:
+        """The async client for the running loop, with the connections held for it."""
+        if self._user_async is not None:
+            return self._user_async
         loop = asyncio.get_running_loop()
         with self._lock:
             entry = self._aclients.get(loop)
             if entry is None:
                 entry = self._aclients[loop] = _LoopClient(self._make_async())
-            return entry.client
+            return entry.hold
 
     def ping(self) -> None:
         """PING the server with the sync client; `BackendUnavailable` with a fix if it fails."""
@@ -337,61 +346,94 @@ class RedisBackend:
     def execute_packed(self, packed: bytes, *command: Any) -> Any:
         """Run ``command`` — already RESP-encoded as ``packed`` (see `pack_command`) — in one round trip.
 
-        Hot paths (a rate-limit decision, a cache hit) spend most of their client time in
-        redis-py's generic argument packing and bookkeeping; a caller that pre-packs the constant
-        part of its command once saves that. The command goes out on a pooled connection; an
-        error reply is raised as redis-py would raise it (e.g. ``NoScriptError``). On a
-        connection problem the connection is dropped and ``client.execute_command(*command)``
-        takes over, with redis-py's own reconnect-and-retry.
+        Hot paths (a rate-limit decision) spend most of their client time not in Redis but in
+        redis-py's generic packing and pool bookkeeping: every pool checkout costs two
+        ``getpid()`` calls, two ``ioctl``s and a non-blocking ``recv`` probe — five system calls
+        around the two that matter (``send``, ``recv``), and system calls are what a round trip
+        on a VM is made of. So connections used here are checked out of the pool once (with its
+        health probe) and then *held*: each call pops an idle one, sends, reads and pushes it
+        back — ``list.pop``/``append`` are atomic, so threads never share a connection. A held
+        connection is only ever put back after a complete reply, so it is always clean. An error
+        reply is raised as redis-py would raise it (e.g. ``NoScriptError``). On a connection
+        problem the connection is dropped and ``client.execute_command(*command)`` takes over,
+        with redis-py's own reconnect-and-retry. Held connections go back to the pool on
+        `close()`; a forked child forgets its parent's.
         """
         import redis
 
-        client: Any = self.client
         pool = self._fast_pool
         if pool is None:
-            return client.execute_command(*command)
-        conn = pool.get_connection(*self._get_connection_args)
+            return self.client.execute_command(*command)  # type: ignore[no-untyped-call]
+        held = self._held
+        try:
+            conn = held.pop()
+        except IndexError:
+            conn = pool.get_connection(*self._get_connection_args)
         try:
             conn.send_packed_command([packed], check_health=False)
             reply = conn.read_response()
         except redis.ResponseError:
-            pool.release(conn)  # an error reply leaves the connection in a clean state
+            self._put_back(conn)  # an error reply leaves the connection in a clean state
             raise
         except (redis.ConnectionError, redis.TimeoutError, OSError):
             conn.disconnect()
             pool.release(conn)
-            return client.execute_command(*command)
+            return self.client.execute_command(*command)  # type: ignore[no-untyped-call]
         except BaseException:
             conn.disconnect()  # interrupted mid-reply: the connection's state is unknown
             pool.release(conn)
             raise
-        pool.release(conn)
+        self._put_back(conn)
         return reply
 
+    def _put_back(self, conn: Any) -> None:
+        """Hold ``conn`` for the next `execute_packed`, or return it to the pool once closing."""
+        if self._closed:
+            self._fast_pool.release(conn)
+        else:
+            self._held.append(conn)
+
+    def _release_held(self) -> None:
+        """Give every held connection back to its pool (a client we do not own stays usable)."""
+        held, self._held = self._held, []
+        for conn in held:
+            self._fast_pool.release(conn)
+
     async def aexecute_packed(self, packed: bytes, *command: Any) -> Any:
-        """Async `execute_packed` on this loop's client."""
+        """Async `execute_packed` on this loop's client, with connections held the same way
+        (an asyncio pool checkout also takes a lock and a probe ``recv`` each time)."""
         import redis
 
-        client: Any = self.aclient
-        pool, args = _fast_path(client)
+        hold = self._async_hold()
+        pool = hold.pool
         if pool is None:
-            return await client.execute_command(*command)
-        conn = await pool.get_connection(*args)
+            return await hold.client.execute_command(*command)
+        held = hold.held
+        try:
+            conn = held.pop()
+        except IndexError:
+            conn = await pool.get_connection(*hold.args)
         try:
             await conn.send_packed_command([packed], check_health=False)
             reply = await conn.read_response()
         except redis.ResponseError:
-            await pool.release(conn)
+            await self._aput_back(hold, conn)
             raise
         except (redis.ConnectionError, redis.TimeoutError, OSError):
             await conn.disconnect(nowait=True)
             await pool.release(conn)
-            return await client.execute_command(*command)
+            return await hold.client.execute_command(*command)
         except BaseException:
             await asyncio.shield(_drop_connection(pool, conn))
             raise
-        await pool.release(conn)
+        await self._aput_back(hold, conn)
         return reply
+
+    async def _aput_back(self, hold: _AsyncHold, conn: Any) -> None:
+        if self._closed or hold.closed:
+            await hold.pool.release(conn)
+        else:
+            hold.held.append(conn)
 
     # ------------------------------------------------------------------ clearing
     def clear(self, keys: RedisKeys) -> int:
@@ -460,6 +502,7 @@ class RedisBackend:
         if not self._release():
             return
         self._close_async_clients_elsewhere()
+        self._release_held()
         if self._owned_sync:
             self.client.close()
         self._stop_server()
@@ -471,7 +514,10 @@ class RedisBackend:
         current = self._aclients.pop(asyncio.get_running_loop(), None)
         if current is not None:
             await current.aclose()
+        if self._user_async is not None:
+            await self._user_async.release_all()
         self._close_async_clients_elsewhere()
+        self._release_held()
         if self._owned_sync:
             self.client.close()
         self._stop_server()
@@ -574,11 +620,12 @@ class _LoopClient:
     does the same earlier.
     """
 
-    __slots__ = ("_closer", "client")
+    __slots__ = ("_closer", "client", "hold")
 
     def __init__(self, client: redis.asyncio.Redis) -> None:
         self.client = client
-        self._closer = _close_at_loop_shutdown(client)
+        self.hold = _AsyncHold(client)
+        self._closer = _close_at_loop_shutdown(client, self.hold)
         # Calling __anext__ registers the generator with the running loop's asyncgen hooks;
         # one synchronous step runs it to its ``yield`` without needing an ``await`` here.
         step = self._closer.__anext__()
@@ -590,12 +637,50 @@ class _LoopClient:
         await self._closer.aclose()
 
 
-async def _close_at_loop_shutdown(client: redis.asyncio.Redis) -> AsyncGenerator[None, None]:
+class _AsyncHold:
+    """An async client and the connections `RedisBackend.aexecute_packed` holds out of its pool."""
+
+    __slots__ = ("args", "client", "closed", "held", "pool")
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.pool, self.args = _fast_path(client)
+        self.held: list[Any] = []
+        self.closed = False
+
+    async def release_all(self) -> None:
+        """Give the held connections back to the pool (before the client closes, or for good)."""
+        self.closed = True
+        held, self.held = self.held, []
+        for conn in held:
+            await self.pool.release(conn)
+
+
+async def _close_at_loop_shutdown(
+    client: redis.asyncio.Redis, hold: _AsyncHold
+) -> AsyncGenerator[None, None]:
     try:
         yield
     finally:
         with contextlib.suppress(Exception):
+            await hold.release_all()
             await client.aclose()
+
+
+# ---------------------------------------------------------------------- fork safety
+# Connections a backend holds (see `RedisBackend.execute_packed`) belong to the process that
+# opened them. redis-py's pools notice a fork by comparing getpid() on every checkout; held
+# connections skip that system call, so a forked child drops them here instead (without
+# closing the parent's sockets: redis-py only shuts a socket down in the process that made it).
+_live_backends: weakref.WeakSet[RedisBackend] = weakref.WeakSet()
+
+
+def _forget_held_connections_after_fork() -> None:
+    for backend in list(_live_backends):
+        backend._held = []
+
+
+os.register_at_fork(after_in_child=_forget_held_connections_after_fork)
 
 
 # ---------------------------------------------------------------------- sharing

@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from sessions.backends import (
     RedisOptions,
     TemporaryRedisServer,
     open_redis,
+    pack_command,
 )
 
 redis = pytest.importorskip("redis")
@@ -296,3 +298,93 @@ def test_async_clients_work_across_event_loops(redis_url: str, redis_prefix: str
         return removed
 
     assert asyncio.run(finish()) == 2
+
+
+# ---------------------------------------------------------------------------- held connections
+_CLIENT_ID = ("CLIENT", "ID")
+
+
+def _client_id(backend: RedisBackend) -> int:
+    return int(backend.execute_packed(pack_command(*_CLIENT_ID), *_CLIENT_ID))
+
+
+def test_execute_packed_holds_its_connection_between_calls(redis_url: str) -> None:
+    backend = RedisBackend(RedisOptions(url=redis_url))
+    try:
+        first = _client_id(backend)
+        assert _client_id(backend) == first
+        assert len(backend.client.connection_pool._in_use_connections) == 1  # held, not returned
+        with pytest.raises(redis.exceptions.NoScriptError):
+            backend.execute_packed(pack_command("EVALSHA", "0" * 40, "0"), "EVALSHA", "0" * 40, 0)
+        assert _client_id(backend) == first  # an error reply leaves it clean and held
+    finally:
+        backend.close()
+
+
+def test_threads_never_share_a_held_connection(redis_url: str) -> None:
+    backend = RedisBackend(RedisOptions(url=redis_url))
+    crossed: list[tuple[bytes, object]] = []
+
+    def echo(n: int) -> None:
+        for i in range(300):
+            payload = f"{n}-{i}".encode()
+            reply = backend.execute_packed(pack_command("ECHO", payload), "ECHO", payload)
+            if reply != payload:
+                crossed.append((payload, reply))
+
+    threads = [threading.Thread(target=echo, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    backend.close()
+    assert crossed == []
+
+
+def test_close_gives_held_connections_back_to_a_users_pool(redis_url: str) -> None:
+    user = redis.Redis.from_url(redis_url)
+    backend = RedisBackend(RedisOptions(conn=user))
+    _client_id(backend)
+    assert user.connection_pool._in_use_connections  # held by the backend
+    backend.close()
+    assert not user.connection_pool._in_use_connections
+    assert user.ping()
+    user.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_does_not_use_the_parents_held_connection(redis_url: str) -> None:
+    backend = RedisBackend(RedisOptions(url=redis_url))
+    parent = _client_id(backend)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: must open its own connection
+        code = 0
+        try:
+            os.write(write_end, str(_client_id(backend)).encode())
+        except BaseException:
+            code = 1
+        os._exit(code)
+    os.close(write_end)
+    child = int(os.read(read_end, 64) or b"0")
+    os.close(read_end)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert child not in (0, parent)
+    assert _client_id(backend) == parent  # the parent's connection survived the child
+    backend.close()
+
+
+def test_aexecute_packed_holds_per_loop_and_releases_a_users_connections(redis_url: str) -> None:
+    async def main() -> None:
+        user = redis.asyncio.Redis.from_url(redis_url)
+        backend = RedisBackend(RedisOptions(conn=user))
+        first = await backend.aexecute_packed(pack_command(*_CLIENT_ID), *_CLIENT_ID)
+        assert await backend.aexecute_packed(pack_command(*_CLIENT_ID), *_CLIENT_ID) == first
+        assert user.connection_pool._in_use_connections
+        await backend.aclose()
+        assert not user.connection_pool._in_use_connections
+        assert await user.ping()
+        await user.aclose()
+
+    asyncio.run(main())
