@@ -9,8 +9,11 @@ Why it is shaped like this:
   flushed, server restarted, failover) falls back to ``EVAL`` of the source, which also re-caches it.
 * **One clock.** By default the script reads the server's ``TIME``, so every client agrees whatever its own
   clock says. ``use_client_clock=True`` passes this process's wall clock (clamped never to run backwards)
-  instead, for servers that forbid ``TIME`` in scripts; then the hosts' clocks must agree. Ticks count from
-  ``EPOCH_US`` (2023-11-14) so that Lua's doubles stay exact (they lose integers past 2^53).
+  instead, for servers that forbid ``TIME`` in scripts; then the hosts' clocks must agree, and keys
+  outlive their state by 1 s (``SLACK_MS`` in the prelude) so that a decision reaching Redis late — a
+  thread descheduled between reading its clock and sending, a host slightly behind — still finds the
+  state its reading belongs to instead of an expired key. Ticks count from ``EPOCH_US`` (2023-11-14) so
+  that Lua's doubles stay exact (they lose integers past 2^53).
 * **Keys.** ``{prefix}:rl:s:<algorithm>:<key>`` holds the state (a string ``"paused a b"``, or for the
   sliding window a list of admission ticks plus ``{prefix}:rl:p:slidingwindow:<key>`` for the pause). The
   ``{prefix}`` hash tag keeps a limiter's keys on one Cluster slot; naming the algorithm keeps a key that

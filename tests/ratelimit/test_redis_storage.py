@@ -50,6 +50,32 @@ def test_keys_carry_the_hash_tag_and_an_exact_ttl(
     assert 6_900 < client.pttl(f"{{{redis_prefix}}}:rl:p:slidingwindow:api.example") <= 7_002
 
 
+def test_client_clock_keys_keep_a_slack_for_late_decisions(
+    redis_url: str, raw: object, redis_prefix: str
+) -> None:
+    """A decision whose clock reading is older than the server's view must still find its state."""
+    client: redis.Redis = raw  # type: ignore[assignment]
+    now = [10**18]
+    store = RedisStorage(url=redis_url, prefix=redis_prefix, clock=lambda: now[0])
+    window = SlidingWindow(limit=2, window=0.05)
+    gcra = GCRA(limit=1, period=0.05)
+    try:
+        assert store.apply("k", window).allowed
+        assert store.apply("k", window).allowed
+        assert store.apply("k", gcra).allowed
+        # 50 ms of state plus the 1 s slack, not just the 50 ms a server-clock key would get
+        assert client.pttl(f"{{{redis_prefix}}}:rl:s:slidingwindow:k") > 1_000
+        assert client.pttl(f"{{{redis_prefix}}}:rl:s:gcra:k") > 1_000
+        # 100 ms later by the server's clock a server-clock key would be gone; a decision whose
+        # reading is still inside the window (a stalled thread, a lagging host) must find the state
+        time.sleep(0.1)
+        now[0] += 10**6
+        assert not store.apply("k", window).allowed
+        assert not store.apply("k", gcra).allowed
+    finally:
+        store.close()
+
+
 def test_clear_removes_only_our_keys(storage: RedisStorage, raw: object, redis_prefix: str) -> None:
     client: redis.Redis = raw  # type: ignore[assignment]
     bystanders = [f"{{{redis_prefix}}}:cache:x", f"{redis_prefix}:rl:s:gcra:k", "unrelated"]

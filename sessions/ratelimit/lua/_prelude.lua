@@ -37,16 +37,28 @@ local function max(a, b)
   return b
 end
 
--- TTL in ms, rounded up plus 1 ms: Redis stamps a key's expiry from its clock truncated to the
--- millisecond, so without the extra ms a key could vanish up to 1 ms before its state stops mattering.
--- A key may outlive its state by < 2 ms (harmless: it is then equivalent to empty), never the reverse.
-local function ttl_ms(ticks)
-  return int(math.ceil(ticks / 1000) + 1)
+-- With the client's clock (ARGV[1] given) a decision can reach Redis well after its clock was read (a
+-- descheduled thread, a host whose clock runs a little behind). Keys then outlive their state by
+-- SLACK_MS, so such a late decision still finds the state its reading belongs to rather than an
+-- expired, empty key that would admit it on top of requests it never saw. With the server's TIME every
+-- decision reads the clock inside the script, so no slack is needed.
+local SLACK_MS = 0
+if ARGV[1] ~= '' then
+  SLACK_MS = 1000
 end
 
--- Write a scalar state with its TTL; a state whose TTL is over is the empty state.
+-- TTL in ms, rounded up plus 1 ms: Redis stamps a key's expiry from its clock truncated to the
+-- millisecond, so without the extra ms a key could vanish up to 1 ms before its state stops mattering.
+-- A key may outlive its state by < 2 ms (+ SLACK_MS; harmless: it is then equivalent to empty), never
+-- the reverse.
+local function ttl_ms(ticks)
+  return int(math.ceil(max(ticks, 0) / 1000) + 1 + SLACK_MS)
+end
+
+-- Write a scalar state with its TTL; a state whose TTL is over is the empty state (kept for the slack
+-- with the client's clock: a late decision may still need it).
 local function save(key, value, ttl)
-  if ttl > 0 then
+  if ttl > 0 or SLACK_MS > 0 then
     redis.call('SET', key, value, 'PX', ttl_ms(ttl))
   else
     redis.call('DEL', key)

@@ -103,7 +103,7 @@ local function pause(now, ticks)
     last = tonumber(redis.call('LINDEX', LOG, -1))
   end
   local ttl = reset(paused, last, now)
-  if ttl > 0 then
+  if ttl > 0 or SLACK_MS > 0 then
     redis.call('SET', PAUSE, int(paused), 'PX', ttl_ms(ttl))
     if last then
       redis.call('PEXPIRE', LOG, ttl_ms(ttl))
