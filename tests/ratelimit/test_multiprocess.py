@@ -18,6 +18,8 @@ import pytest
 
 from sessions.ratelimit import GCRA, AlgorithmParams, SlidingWindow, SQLiteStorage
 
+from ._workers import gather, report
+
 PROCESSES = 4
 THREADS = 3
 ATTEMPTS = 60
@@ -30,24 +32,33 @@ def _worker(db: str, params: AlgorithmParams, mode: str, queue: multiprocessing.
         seen.now = time.time_ns()
         return seen.now  # type: ignore[no-any-return]
 
-    store = SQLiteStorage(db=db, clock=clock)
-    admitted: list[int] = []
-    lock = threading.Lock()
+    def work() -> list[int]:
+        store = SQLiteStorage(db=db, clock=clock)
+        admitted: list[int] = []
+        errors: list[BaseException] = []
+        lock = threading.Lock()
 
-    def hammer() -> None:
-        for _ in range(ATTEMPTS):
-            d = store.apply("shared", params, 1, mode)  # type: ignore[arg-type]
-            if d.allowed:
-                with lock:
-                    admitted.append(seen.now + round(d.delay * 1e9))
+        def hammer() -> None:
+            try:
+                for _ in range(ATTEMPTS):
+                    d = store.apply("shared", params, 1, mode)  # type: ignore[arg-type]
+                    if d.allowed:
+                        with lock:
+                            admitted.append(seen.now + round(d.delay * 1e9))
+            except BaseException as exc:
+                errors.append(exc)
 
-    threads = [threading.Thread(target=hammer) for _ in range(THREADS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    store.close()
-    queue.put(admitted)
+        threads = [threading.Thread(target=hammer) for _ in range(THREADS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        store.close()
+        if errors:
+            raise errors[0]
+        return admitted
+
+    report(queue, work)
 
 
 def _run(db: Path, params: AlgorithmParams, mode: str) -> list[int]:
@@ -56,11 +67,7 @@ def _run(db: Path, params: AlgorithmParams, mode: str) -> list[int]:
     procs = [ctx.Process(target=_worker, args=(str(db), params, mode, queue)) for _ in range(PROCESSES)]
     for p in procs:
         p.start()
-    admitted = sorted(t for _ in procs for t in queue.get(timeout=120))
-    for p in procs:
-        p.join(timeout=60)
-        assert p.exitcode == 0
-    return admitted
+    return gather(queue, procs)
 
 
 def _max_in_window(times: list[int], window: int) -> int:

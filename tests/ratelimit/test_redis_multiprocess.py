@@ -17,6 +17,8 @@ import pytest
 from sessions.ratelimit._algorithms import GCRA, US, AlgorithmParams, SlidingWindow
 from sessions.ratelimit._redis import RedisStorage
 
+from ._workers import gather, report
+
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
 PROCESSES = 4
@@ -33,26 +35,35 @@ def _worker(
         seen.now = time.time_ns()
         return int(seen.now)
 
-    store = RedisStorage(url=url, prefix=prefix, shared=False, clock=clock if client_clock else None)
-    admitted: list[int] = []
-    lock = threading.Lock()
-    deadline = time.monotonic() + DURATION
+    def work() -> list[int]:
+        store = RedisStorage(url=url, prefix=prefix, shared=False, clock=clock if client_clock else None)
+        admitted: list[int] = []
+        errors: list[BaseException] = []
+        lock = threading.Lock()
+        deadline = time.monotonic() + DURATION
 
-    def hammer() -> None:
-        while time.monotonic() < deadline:
-            d = store.apply("shared", params, 1, mode)  # type: ignore[arg-type]
-            if d.allowed:
-                tick = seen.now // 1000 + round(d.delay * US) if client_clock else 0
-                with lock:
-                    admitted.append(tick)
+        def hammer() -> None:
+            try:
+                while time.monotonic() < deadline:
+                    d = store.apply("shared", params, 1, mode)  # type: ignore[arg-type]
+                    if d.allowed:
+                        tick = seen.now // 1000 + round(d.delay * US) if client_clock else 0
+                        with lock:
+                            admitted.append(tick)
+            except BaseException as exc:
+                errors.append(exc)
 
-    threads = [threading.Thread(target=hammer) for _ in range(THREADS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    store.close()
-    queue.put(admitted)  # type: ignore[attr-defined]
+        threads = [threading.Thread(target=hammer) for _ in range(THREADS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        store.close()
+        if errors:
+            raise errors[0]
+        return admitted
+
+    report(queue, work)
 
 
 def _run(url: str, params: AlgorithmParams, mode: str, client_clock: bool) -> list[int]:
@@ -65,10 +76,7 @@ def _run(url: str, params: AlgorithmParams, mode: str, client_clock: bool) -> li
     ]
     for p in procs:
         p.start()
-    admitted = sorted(t for _ in procs for t in queue.get(timeout=120))
-    for p in procs:
-        p.join(30)
-    assert [p.exitcode for p in procs] == [0] * PROCESSES
+    admitted = gather(queue, procs)
     cleaner = RedisStorage(url=url, prefix=prefix, shared=False)
     cleaner.clear()
     cleaner.close()

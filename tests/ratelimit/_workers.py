@@ -1,0 +1,41 @@
+"""Helpers for the multi-process tests: a worker's failure surfaces as its own traceback.
+
+Without this a worker that dies before reporting (a locked database at start-up, an import error in a
+spawned child) leaves the parent waiting on the queue until it times out with a bare ``queue.Empty``.
+"""
+
+from __future__ import annotations
+
+import queue as queue_module
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+
+def report(results: Any, work: Callable[[], list[int]]) -> None:
+    """Run ``work`` in a worker and put ``("ok", admissions)`` or ``("error", traceback)`` on ``results``."""
+    try:
+        outcome: tuple[str, object] = ("ok", work())
+    except BaseException:
+        outcome = ("error", traceback.format_exc())
+    results.put(outcome)
+
+
+def gather(results: Any, procs: list[Any], timeout: float = 180) -> list[int]:
+    """Every worker's admissions, sorted; a worker's error (or silent death) fails the test."""
+    admitted: list[int] = []
+    for _ in procs:
+        try:
+            status, payload = results.get(timeout=timeout)
+        except queue_module.Empty:
+            codes = [p.exitcode for p in procs]
+            pytest.fail(f"a worker reported nothing within {timeout} s (exit codes {codes})")
+        if status != "ok":
+            pytest.fail(f"a worker failed:\n{payload}")
+        admitted.extend(payload)
+    for p in procs:
+        p.join(timeout=60)
+    assert [p.exitcode for p in procs] == [0] * len(procs)
+    return sorted(admitted)
