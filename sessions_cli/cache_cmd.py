@@ -26,7 +26,7 @@ cache_app = typer.Typer(help="Inspect and prune the HTTP cache (sqlite or redis)
 
 Backend = Annotated[str, typer.Option("--backend", help="sqlite | redis.")]
 Db = Annotated[
-    str | None, typer.Option("--db", help="SQLite file [the library's default in the user cache dir].")
+    str | None, typer.Option("--db", help="SQLite file \\[the library's default in the user cache dir].")
 ]
 RedisUrl = Annotated[str | None, typer.Option("--redis-url", help="Redis URL (with --backend redis).")]
 Key = Annotated[str, typer.Option("--key", help="Cache namespace (the session's key prefix).")]

@@ -165,7 +165,7 @@ def fetch(
         bool | None,
         typer.Option(
             "--follow/--no-follow",
-            help="Follow redirects [follow].",
+            help="Follow redirects \\[follow].",
             rich_help_panel=_REQUEST,
             show_default=False,
         ),
@@ -215,12 +215,12 @@ def fetch(
     ] = None,
     limit_by: Annotated[
         str | None,
-        typer.Option("--limit-by", help="host | endpoint | global [host].", rich_help_panel=_LIMIT),
+        typer.Option("--limit-by", help="host | endpoint | global \\[host].", rich_help_panel=_LIMIT),
     ] = None,
     backend: Annotated[
         str | None,
         typer.Option(
-            "--backend", help="Limiter state: memory | sqlite | redis [memory].", rich_help_panel=_LIMIT
+            "--backend", help="Limiter state: memory | sqlite | redis \\[memory].", rich_help_panel=_LIMIT
         ),
     ] = None,
     redis_url: Annotated[
@@ -241,7 +241,7 @@ def fetch(
     ] = None,
     cache_db: Annotated[
         str | None,
-        typer.Option("--cache-db", help="SQLite cache file [user cache dir].", rich_help_panel=_CACHE),
+        typer.Option("--cache-db", help="SQLite cache file \\[user cache dir].", rich_help_panel=_CACHE),
     ] = None,
     expire: Annotated[
         str | None,
@@ -275,7 +275,7 @@ def fetch(
     ] = None,
     fmt: Annotated[
         str | None,
-        typer.Option("--format", help="jsonl | csv [jsonl; a table on a TTY].", rich_help_panel=_OUTPUT),
+        typer.Option("--format", help="jsonl | csv \\[jsonl; a table on a TTY].", rich_help_panel=_OUTPUT),
     ] = None,
     save_dir: Annotated[
         str | None,
