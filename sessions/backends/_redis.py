@@ -400,8 +400,13 @@ class RedisBackend:
             self._fast_pool.release(conn)
 
     async def aexecute_packed(self, packed: bytes, *command: Any) -> Any:
-        """Async `execute_packed` on this loop's client, with connections held the same way
-        (an asyncio pool checkout also takes a lock and a probe ``recv`` each time)."""
+        """Async `execute_packed` on this loop's client, with connections held the same way.
+
+        The held connections come from a pool of our own whose connections have no socket
+        timeout: redis-py enforces one by wrapping every send in ``asyncio.wait_for``, which
+        creates a task per command (a third of a decision's cost). One ``asyncio.timeout``
+        around send and read enforces the client's timeout instead, for the whole round trip.
+        """
         import redis
 
         hold = self._async_hold()
@@ -414,12 +419,13 @@ class RedisBackend:
         except IndexError:
             conn = await pool.get_connection(*hold.args)
         try:
-            await conn.send_packed_command([packed], check_health=False)
-            reply = await conn.read_response()
+            async with asyncio.timeout(hold.timeout):
+                await conn.send_packed_command([packed], check_health=False)
+                reply = await conn.read_response()
         except redis.ResponseError:
             await self._aput_back(hold, conn)
             raise
-        except (redis.ConnectionError, redis.TimeoutError, OSError):
+        except (redis.ConnectionError, redis.TimeoutError, OSError):  # OSError covers TimeoutError
             await conn.disconnect(nowait=True)
             await pool.release(conn)
             return await hold.client.execute_command(*command)
@@ -431,7 +437,8 @@ class RedisBackend:
 
     async def _aput_back(self, hold: _AsyncHold, conn: Any) -> None:
         if self._closed or hold.closed:
-            await hold.pool.release(conn)
+            pool: Any = hold.pool
+            await pool.release(conn)
         else:
             hold.held.append(conn)
 
@@ -515,7 +522,7 @@ class RedisBackend:
         if current is not None:
             await current.aclose()
         if self._user_async is not None:
-            await self._user_async.release_all()
+            await self._user_async.close()
         self._close_async_clients_elsewhere()
         self._release_held()
         if self._owned_sync:
@@ -638,22 +645,36 @@ class _LoopClient:
 
 
 class _AsyncHold:
-    """An async client and the connections `RedisBackend.aexecute_packed` holds out of its pool."""
+    """An async client, and the connections `RedisBackend.aexecute_packed` holds for it.
 
-    __slots__ = ("args", "client", "closed", "held", "pool")
+    Those come from a pool of our own with the client's connection settings minus the socket
+    timeout (see `aexecute_packed`); ``timeout`` is the client's, applied per round trip.
+    """
+
+    __slots__ = ("args", "client", "closed", "held", "pool", "timeout")
 
     def __init__(self, client: Any) -> None:
         self.client = client
-        self.pool, self.args = _fast_path(client)
+        source, self.args = _fast_path(client)
+        self.pool = _untimed_pool(source) if source is not None else None
+        self.timeout: float | None = source.connection_kwargs.get("socket_timeout") if source else None
         self.held: list[Any] = []
         self.closed = False
 
-    async def release_all(self) -> None:
-        """Give the held connections back to the pool (before the client closes, or for good)."""
+    async def close(self) -> None:
+        """Close the held connections and our pool (before the client closes, or for good)."""
         self.closed = True
-        held, self.held = self.held, []
-        for conn in held:
-            await self.pool.release(conn)
+        self.held = []
+        if self.pool is not None:
+            await self.pool.disconnect()
+
+
+def _untimed_pool(pool: Any) -> Any:
+    """A new asyncio pool making connections like ``pool``'s, but without a socket timeout."""
+    import redis.asyncio
+
+    kwargs = {**pool.connection_kwargs, "socket_timeout": None}
+    return redis.asyncio.ConnectionPool(connection_class=pool.connection_class, **kwargs)
 
 
 async def _close_at_loop_shutdown(
@@ -663,7 +684,7 @@ async def _close_at_loop_shutdown(
         yield
     finally:
         with contextlib.suppress(Exception):
-            await hold.release_all()
+            await hold.close()
             await client.aclose()
 
 

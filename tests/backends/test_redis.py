@@ -25,6 +25,9 @@ from sessions.backends import (
 )
 
 redis = pytest.importorskip("redis")
+from redis.asyncio.retry import Retry  # noqa: E402
+from redis.backoff import NoBackoff  # noqa: E402
+
 needs_binary = pytest.mark.skipif(
     shutil.which("redis-server") is None and os.environ.get("SESSIONS_REQUIRE_REDIS") != "1",
     reason="redis-server binary not on PATH",
@@ -375,16 +378,39 @@ def test_a_forked_child_does_not_use_the_parents_held_connection(redis_url: str)
     backend.close()
 
 
-def test_aexecute_packed_holds_per_loop_and_releases_a_users_connections(redis_url: str) -> None:
+def test_aexecute_packed_holds_per_loop_and_closes_on_aclose(redis_url: str) -> None:
     async def main() -> None:
         user = redis.asyncio.Redis.from_url(redis_url)
         backend = RedisBackend(RedisOptions(conn=user))
         first = await backend.aexecute_packed(pack_command(*_CLIENT_ID), *_CLIENT_ID)
         assert await backend.aexecute_packed(pack_command(*_CLIENT_ID), *_CLIENT_ID) == first
-        assert user.connection_pool._in_use_connections
+        listed = await user.execute_command("CLIENT", "LIST", "ID", str(first))
+        assert b"id=%d " % first in listed  # held open between calls
         await backend.aclose()
-        assert not user.connection_pool._in_use_connections
-        assert await user.ping()
+        assert await user.execute_command("CLIENT", "LIST", "ID", str(first)) in (b"", "")  # closed
+        assert await user.ping()  # the user's own client is untouched
         await user.aclose()
+
+    asyncio.run(main())
+
+
+def test_aexecute_packed_enforces_the_socket_timeout(redis_url: str) -> None:
+    """Held async connections carry no socket timeout of their own; the round trip must still time out."""
+
+    async def main() -> None:
+        # no retries, so that redis-py's fallback does not simply wait the pause out
+        user = redis.asyncio.Redis.from_url(redis_url, socket_timeout=0.2, retry=Retry(NoBackoff(), 0))
+        backend = RedisBackend(RedisOptions(conn=user))
+        other = redis.asyncio.Redis.from_url(redis_url)
+        await backend.aexecute_packed(pack_command(*_CLIENT_ID), *_CLIENT_ID)  # a held connection now
+        await other.execute_command("CLIENT", "PAUSE", "5000", "ALL")
+        try:
+            with pytest.raises(redis.TimeoutError):  # not a reply 5 s later
+                await backend.aexecute_packed(pack_command(*_CLIENT_ID), *_CLIENT_ID)
+        finally:
+            await other.execute_command("CLIENT", "UNPAUSE")
+            await other.aclose()
+            await backend.aclose()
+            await user.aclose()
 
     asyncio.run(main())
