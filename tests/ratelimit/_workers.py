@@ -7,6 +7,7 @@ spawned child) leaves the parent waiting on the queue until it times out with a 
 from __future__ import annotations
 
 import queue as queue_module
+import threading
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +22,25 @@ def report(results: Any, work: Callable[[], list[int]]) -> None:
     except BaseException:
         outcome = ("error", traceback.format_exc())
     results.put(outcome)
+
+
+def in_threads(count: int, target: Callable[[], None]) -> None:
+    """Run ``target`` in ``count`` threads at once; re-raise the first exception any of them raised."""
+    errors: list[BaseException] = []
+
+    def guarded() -> None:
+        try:
+            target()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded) for _ in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
 
 
 def gather(results: Any, procs: list[Any], timeout: float = 180) -> list[int]:

@@ -18,7 +18,7 @@ import pytest
 
 from sessions.ratelimit import GCRA, AlgorithmParams, SlidingWindow, SQLiteStorage
 
-from ._workers import gather, report
+from ._workers import gather, in_threads, report
 
 PROCESSES = 4
 THREADS = 3
@@ -35,27 +35,19 @@ def _worker(db: str, params: AlgorithmParams, mode: str, queue: multiprocessing.
     def work() -> list[int]:
         store = SQLiteStorage(db=db, clock=clock)
         admitted: list[int] = []
-        errors: list[BaseException] = []
         lock = threading.Lock()
 
         def hammer() -> None:
-            try:
-                for _ in range(ATTEMPTS):
-                    d = store.apply("shared", params, 1, mode)  # type: ignore[arg-type]
-                    if d.allowed:
-                        with lock:
-                            admitted.append(seen.now + round(d.delay * 1e9))
-            except BaseException as exc:
-                errors.append(exc)
+            for _ in range(ATTEMPTS):
+                d = store.apply("shared", params, 1, mode)  # type: ignore[arg-type]
+                if d.allowed:
+                    with lock:
+                        admitted.append(seen.now + round(d.delay * 1e9))
 
-        threads = [threading.Thread(target=hammer) for _ in range(THREADS)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        store.close()
-        if errors:
-            raise errors[0]
+        try:
+            in_threads(THREADS, hammer)
+        finally:
+            store.close()
         return admitted
 
     report(queue, work)

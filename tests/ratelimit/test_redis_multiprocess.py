@@ -17,7 +17,7 @@ import pytest
 from sessions.ratelimit._algorithms import GCRA, US, AlgorithmParams, SlidingWindow
 from sessions.ratelimit._redis import RedisStorage
 
-from ._workers import gather, report
+from ._workers import gather, in_threads, report
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
@@ -38,29 +38,21 @@ def _worker(
     def work() -> list[int]:
         store = RedisStorage(url=url, prefix=prefix, shared=False, clock=clock if client_clock else None)
         admitted: list[int] = []
-        errors: list[BaseException] = []
         lock = threading.Lock()
         deadline = time.monotonic() + DURATION
 
         def hammer() -> None:
-            try:
-                while time.monotonic() < deadline:
-                    d = store.apply("shared", params, 1, mode)  # type: ignore[arg-type]
-                    if d.allowed:
-                        tick = seen.now // 1000 + round(d.delay * US) if client_clock else 0
-                        with lock:
-                            admitted.append(tick)
-            except BaseException as exc:
-                errors.append(exc)
+            while time.monotonic() < deadline:
+                d = store.apply("shared", params, 1, mode)  # type: ignore[arg-type]
+                if d.allowed:
+                    tick = seen.now // 1000 + round(d.delay * US) if client_clock else 0
+                    with lock:
+                        admitted.append(tick)
 
-        threads = [threading.Thread(target=hammer) for _ in range(THREADS)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        store.close()
-        if errors:
-            raise errors[0]
+        try:
+            in_threads(THREADS, hammer)
+        finally:
+            store.close()
         return admitted
 
     report(queue, work)
