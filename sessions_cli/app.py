@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from sessions_cli import __version__
 from sessions_cli.exit_codes import EXIT_CODES_HELP
 from sessions_cli.fetch.command import EXAMPLES, FetchCommand, fetch
 
@@ -28,6 +27,8 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
+        from sessions_cli import __version__
+
         typer.echo(f"sessions {__version__}")
         raise typer.Exit(0)
 
