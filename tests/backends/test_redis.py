@@ -324,6 +324,21 @@ def test_execute_packed_holds_its_connection_between_calls(redis_url: str) -> No
         backend.close()
 
 
+def test_a_held_connection_the_server_closed_is_replaced(redis_url: str) -> None:
+    """Servers drop idle clients (``timeout``), proxies and failovers cut connections: the next call
+    must reconnect, not fail."""
+    backend = RedisBackend(RedisOptions(url=redis_url))
+    other = redis.Redis.from_url(redis_url)
+    try:
+        held = _client_id(backend)
+        assert other.client_kill_filter(_id=held) == 1
+        assert _client_id(backend) != held  # answered on a fresh connection
+        assert _client_id(backend) == _client_id(backend)  # which is held from then on
+    finally:
+        other.close()
+        backend.close()
+
+
 def test_threads_never_share_a_held_connection(redis_url: str) -> None:
     backend = RedisBackend(RedisOptions(url=redis_url))
     crossed: list[tuple[bytes, object]] = []
@@ -390,6 +405,22 @@ def test_aexecute_packed_holds_per_loop_and_closes_on_aclose(redis_url: str) -> 
         assert await user.execute_command("CLIENT", "LIST", "ID", str(first)) in (b"", "")  # closed
         assert await user.ping()  # the user's own client is untouched
         await user.aclose()
+
+    asyncio.run(main())
+
+
+def test_an_async_held_connection_the_server_closed_is_replaced(redis_url: str) -> None:
+    async def main() -> None:
+        backend = RedisBackend(RedisOptions(url=redis_url))
+        other = redis.asyncio.Redis.from_url(redis_url)
+        try:
+            held = await backend.aexecute_packed(pack_command(*_CLIENT_ID), *_CLIENT_ID)
+            assert await other.client_kill_filter(_id=held) == 1
+            fresh = await backend.aexecute_packed(pack_command(*_CLIENT_ID), *_CLIENT_ID)
+            assert fresh != held
+        finally:
+            await other.aclose()
+            await backend.aclose()
 
     asyncio.run(main())
 
