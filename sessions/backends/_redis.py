@@ -42,7 +42,7 @@ import functools
 import os
 import threading
 import weakref
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -346,24 +346,43 @@ class RedisBackend:
     def execute_packed(self, packed: bytes, *command: Any) -> Any:
         """Run ``command`` — already RESP-encoded as ``packed`` (see `pack_command`) — in one round trip.
 
-        Hot paths (a rate-limit decision) spend most of their client time not in Redis but in
-        redis-py's generic packing and pool bookkeeping: every pool checkout costs two
-        ``getpid()`` calls, two ``ioctl``s and a non-blocking ``recv`` probe — five system calls
-        around the two that matter (``send``, ``recv``), and system calls are what a round trip
-        on a VM is made of. So connections used here are checked out of the pool once (with its
-        health probe) and then *held*: each call pops an idle one, sends, reads and pushes it
+        Hot paths (a rate-limit decision, a cache hit) spend most of their client time not in
+        Redis but in redis-py's generic packing and pool bookkeeping: every pool checkout costs
+        two ``getpid()`` calls, two ``ioctl``s and a non-blocking ``recv`` probe — five system
+        calls around the two that matter (``send``, ``recv``), and system calls are what a round
+        trip on a VM is made of. So connections used here are checked out of the pool once (with
+        its health probe) and then *held*: each call pops an idle one, sends, reads and pushes it
         back — ``list.pop``/``append`` are atomic, so threads never share a connection. A held
-        connection is only ever put back after a complete reply, so it is always clean. An error
+        connection is only ever put back after complete replies, so it is always clean. An error
         reply is raised as redis-py would raise it (e.g. ``NoScriptError``). On a connection
         problem the connection is dropped and ``client.execute_command(*command)`` takes over,
         with redis-py's own reconnect-and-retry. Held connections go back to the pool on
         `close()`; a forked child forgets its parent's.
         """
+        replies = self._round_trip(packed, 1, raw=False)
+        if replies is None:
+            return self.client.execute_command(*command)  # type: ignore[no-untyped-call]
+        return replies[0]
+
+    def pipeline_packed(
+        self, packed: bytes, count: int, fallback: Callable[[], list[Any]], *, raw: bool = False
+    ) -> list[Any]:
+        """Send ``count`` pre-packed commands in one write on a held connection; their replies.
+
+        ``raw=True`` returns bulk replies as bytes whatever the client's ``decode_responses``
+        (binary values). On a connection problem ``fallback()`` (a redis-py pipeline doing the
+        same) takes over. The first error reply is raised once every reply has been read.
+        """
+        replies = self._round_trip(packed, count, raw=raw)
+        return fallback() if replies is None else replies
+
+    def _round_trip(self, packed: bytes, count: int, *, raw: bool) -> list[Any] | None:
+        """``count`` replies to ``packed`` on a held connection; None: use redis-py instead."""
         import redis
 
         pool = self._fast_pool
         if pool is None:
-            return self.client.execute_command(*command)  # type: ignore[no-untyped-call]
+            return None
         held = self._held
         try:
             conn = held.pop()
@@ -371,20 +390,19 @@ class RedisBackend:
             conn = pool.get_connection(*self._get_connection_args)
         try:
             conn.send_packed_command([packed], check_health=False)
-            reply = conn.read_response()
-        except redis.ResponseError:
-            self._put_back(conn)  # an error reply leaves the connection in a clean state
-            raise
+            replies, error = _read_replies(conn, count, raw)
         except (redis.ConnectionError, redis.TimeoutError, OSError):
             conn.disconnect()
             pool.release(conn)
-            return self.client.execute_command(*command)  # type: ignore[no-untyped-call]
+            return None
         except BaseException:
             conn.disconnect()  # interrupted mid-reply: the connection's state is unknown
             pool.release(conn)
             raise
-        self._put_back(conn)
-        return reply
+        self._put_back(conn)  # error replies included, every reply was read: the connection is clean
+        if error is not None:
+            raise error
+        return replies
 
     def _put_back(self, conn: Any) -> None:
         """Hold ``conn`` for the next `execute_packed`, or return it to the pool once closing."""
@@ -407,12 +425,28 @@ class RedisBackend:
         creates a task per command (a third of a decision's cost). One ``asyncio.timeout``
         around send and read enforces the client's timeout instead, for the whole round trip.
         """
+        hold = self._async_hold()
+        replies = await self._around_trip(hold, packed, 1, raw=False)
+        if replies is None:
+            return await hold.client.execute_command(*command)
+        return replies[0]
+
+    async def apipeline_packed(
+        self, packed: bytes, count: int, fallback: Callable[[], Awaitable[list[Any]]], *, raw: bool = False
+    ) -> list[Any]:
+        """Async `pipeline_packed`."""
+        replies = await self._around_trip(self._async_hold(), packed, count, raw=raw)
+        return await fallback() if replies is None else replies
+
+    async def _around_trip(
+        self, hold: _AsyncHold, packed: bytes, count: int, *, raw: bool
+    ) -> list[Any] | None:
+        """Async `_round_trip`."""
         import redis
 
-        hold = self._async_hold()
         pool = hold.pool
         if pool is None:
-            return await hold.client.execute_command(*command)
+            return None
         held = hold.held
         try:
             conn = held.pop()
@@ -421,19 +455,18 @@ class RedisBackend:
         try:
             async with asyncio.timeout(hold.timeout):
                 await conn.send_packed_command([packed], check_health=False)
-                reply = await conn.read_response()
-        except redis.ResponseError:
-            await self._aput_back(hold, conn)
-            raise
+                replies, error = await _aread_replies(conn, count, raw)
         except (redis.ConnectionError, redis.TimeoutError, OSError):  # OSError covers TimeoutError
             await conn.disconnect(nowait=True)
             await pool.release(conn)
-            return await hold.client.execute_command(*command)
+            return None
         except BaseException:
             await asyncio.shield(_drop_connection(pool, conn))
             raise
         await self._aput_back(hold, conn)
-        return reply
+        if error is not None:
+            raise error
+        return replies
 
     async def _aput_back(self, hold: _AsyncHold, conn: Any) -> None:
         if self._closed or hold.closed:
@@ -777,6 +810,36 @@ def _get_connection_args(pool_type: Any) -> tuple[str, ...]:
         )
     )
     return ("EVALSHA",) if needs_name else ()
+
+
+def _read_replies(conn: Any, count: int, raw: bool) -> tuple[list[Any], Exception | None]:
+    """Read ``count`` replies, error replies included (so the connection stays in step)."""
+    import redis
+
+    replies: list[Any] = []
+    error: Exception | None = None
+    for _ in range(count):
+        try:
+            replies.append(conn.read_response(disable_decoding=raw))
+        except redis.ResponseError as exc:
+            error = error or exc
+            replies.append(exc)
+    return replies, error
+
+
+async def _aread_replies(conn: Any, count: int, raw: bool) -> tuple[list[Any], Exception | None]:
+    """Async `_read_replies`."""
+    import redis
+
+    replies: list[Any] = []
+    error: Exception | None = None
+    for _ in range(count):
+        try:
+            replies.append(await conn.read_response(disable_decoding=raw))
+        except redis.ResponseError as exc:
+            error = error or exc
+            replies.append(exc)
+    return replies, error
 
 
 async def _drop_connection(pool: Any, conn: Any) -> None:

@@ -339,6 +339,27 @@ def test_a_held_connection_the_server_closed_is_replaced(redis_url: str) -> None
         backend.close()
 
 
+def test_pipeline_packed_reads_every_reply_even_after_an_error(redis_url: str, redis_prefix: str) -> None:
+    backend = RedisBackend(RedisOptions(url=redis_url, decode_responses=True))
+    key = RedisKeys(redis_prefix, "cache").key("text")
+    backend.client.set(key, "not a number")
+    packed = pack_command("INCR", key) + pack_command("ECHO", "second")
+
+    def unused() -> list[object]:
+        raise AssertionError("the held connection was fine")
+
+    try:
+        with pytest.raises(redis.ResponseError, match="not an integer"):
+            backend.pipeline_packed(packed, 2, unused)
+        # the connection is still in step: the next replies are this call's, not the leftover "second"
+        assert backend.pipeline_packed(pack_command("ECHO", "third"), 1, unused) == ["third"]
+        raw = backend.pipeline_packed(pack_command("GET", key), 1, unused, raw=True)
+        assert raw == [b"not a number"]  # bytes despite decode_responses
+    finally:
+        backend.client.delete(key)
+        backend.close()
+
+
 def test_threads_never_share_a_held_connection(redis_url: str) -> None:
     backend = RedisBackend(RedisOptions(url=redis_url))
     crossed: list[tuple[bytes, object]] = []
