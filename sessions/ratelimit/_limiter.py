@@ -25,6 +25,7 @@ from typing import Any, Final, Self
 from sessions._exceptions import ImpossibleRequest, RateLimitExceeded
 
 from ._algorithms import AlgorithmParams, Decision, Mode
+from ._memory import MemoryStorage
 from ._rate import Rate
 from ._storage import Storage, open_storage
 
@@ -98,22 +99,47 @@ class _LimiterBase:
         raise_errors: bool = False,
         **storage_options: Any,
     ) -> None:
-        self.params = _as_params(limit, algorithm)
-        self.storage: Storage = open_storage(storage, **storage_options)
+        self._params = _as_params(limit, algorithm)
+        self._storage: Storage = open_storage(storage, **storage_options)
         self._owns_storage = isinstance(storage, str)
         self.raise_errors = raise_errors
+        self._bind()
+
+    # Properties so that assigning either re-binds what depends on both (``Limiter``'s path to the storage).
+    @property
+    def params(self) -> AlgorithmParams:
+        """The algorithm parameters."""
+        return self._params
+
+    @params.setter
+    def params(self, params: AlgorithmParams) -> None:
+        self._params = params
+        self._bind()
+
+    @property
+    def storage(self) -> Storage:
+        """The storage holding the limit's state."""
+        return self._storage
+
+    @storage.setter
+    def storage(self, storage: Storage) -> None:
+        self._storage = storage
+        self._bind()
+
+    def _bind(self) -> None:
+        """Recompute what depends on ``params`` and ``storage`` (called on construction and assignment)."""
 
     @property
     def algorithm(self) -> str:
         """The algorithm's canonical name (``"slidingwindow"``, …)."""
-        return self.params.algorithm
+        return self._params.algorithm
 
     def _check(self, key: str, cost: float) -> None:
-        if 0 < cost <= self.params.max_cost:  # the hot path: one chained comparison (max_cost is cached)
+        if 0 < cost <= self._params.max_cost:  # the hot path: one chained comparison (max_cost is cached)
             return
         if not cost > 0:
             raise ValueError(f"cost must be positive, not {cost!r}")
-        raise ImpossibleRequest(key, self.algorithm, cost, self.params.max_cost)
+        raise ImpossibleRequest(key, self.algorithm, cost, self._params.max_cost)
 
     def _plan(self, max_wait: float | None) -> tuple[Mode, float | None]:
         """Mode and wait cap for ``acquire``: raise_errors never waits; else reserve within ``max_wait``."""
@@ -127,7 +153,7 @@ class _LimiterBase:
         return decision
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.params!r}, storage={self.storage.name!r})"
+        return f"{type(self).__name__}({self._params!r}, storage={self._storage.name!r})"
 
 
 class Limiter(_LimiterBase):
@@ -144,6 +170,8 @@ class Limiter(_LimiterBase):
         **storage_options: passed to the storage (``db=``, ``conn=``, ``clock=``, …).
     """
 
+    _try: Callable[[str, float], Decision]  # try_acquire's path to the storage, set by _bind
+
     def __init__(
         self,
         limit: LimitLike,
@@ -159,6 +187,19 @@ class Limiter(_LimiterBase):
         self._sleep = sleep
         self._monotonic = monotonic
 
+    def _bind(self) -> None:
+        # try_acquire's path to the storage, bound once. The memory storage specialises its own for the
+        # parameters: a decision takes microseconds there, so the per-call dispatch of ``apply`` shows.
+        storage, params = self._storage, self._params
+        if isinstance(storage, MemoryStorage):
+            self._try = storage._try_path(params)
+            return
+
+        def try_apply(key: str, cost: float) -> Decision:
+            return storage.apply(key, params, cost, "try")
+
+        self._try = try_apply
+
     def acquire(self, key: str, cost: float = 1, *, max_wait: float | None = None) -> Decision:
         """Take ``cost`` from ``key``'s limit, sleeping once until the reserved slot if needed.
 
@@ -170,33 +211,37 @@ class Limiter(_LimiterBase):
         mode, wait_cap = self._plan(max_wait)
 
         def decide() -> Decision:
-            return self._granted(key, self.storage.apply(key, self.params, cost, mode, wait_cap))
+            return self._granted(key, self._storage.apply(key, self._params, cost, mode, wait_cap))
 
         return wait_for_slot(decide, self._sleep, self._monotonic)
 
     def try_acquire(self, key: str, cost: float = 1) -> Decision:
         """Take ``cost`` now if the limit allows it; never waits, never consumes on denial."""
-        if not 0 < cost <= self.params.max_cost:  # _check's fast path inlined (saves a call per decision)
+        # _check's fast path inlined (saves a call per decision), reading the capacity from the compiled spec
+        # (``max_cost`` is a descriptor, slower to look up), not chained (CPython cannot specialise that).
+        if not (cost > 0 and cost <= self._params._ns_spec.capacity):
             self._check(key, cost)
-        return self.storage.apply(key, self.params, cost, "try")
+        # An attribute holding a function: loading it, then calling it, lets CPython specialise both steps.
+        try_ = self._try
+        return try_(key, cost)
 
     def peek(self, key: str, cost: float = 1) -> Decision:
         """Would ``try_acquire(key, cost)`` succeed now? Consumes nothing."""
         self._check(key, cost)
-        return self.storage.apply(key, self.params, cost, "peek")
+        return self._storage.apply(key, self._params, cost, "peek")
 
     def pause(self, key: str, seconds: float) -> None:
         """Admit nothing for ``key`` for ``seconds`` (e.g. a server's ``Retry-After``), in every sharer."""
-        self.storage.pause(key, self.params, seconds)
+        self._storage.pause(key, self._params, seconds)
 
     def clear(self, key: str | None = None) -> None:
         """Forget ``key``'s state, or every key in the storage."""
-        self.storage.clear(key)
+        self._storage.clear(key)
 
     def close(self) -> None:
         """Close the storage if this limiter opened it."""
         if self._owns_storage:
-            self.storage.close()
+            self._storage.close()
 
     def __enter__(self) -> Self:
         return self
@@ -231,32 +276,32 @@ class AsyncLimiter(_LimiterBase):
         mode, wait_cap = self._plan(max_wait)
 
         async def decide() -> Decision:
-            return self._granted(key, await self.storage.aapply(key, self.params, cost, mode, wait_cap))
+            return self._granted(key, await self._storage.aapply(key, self._params, cost, mode, wait_cap))
 
         return await await_slot(decide, self._sleep, self._monotonic)
 
     async def try_acquire(self, key: str, cost: float = 1) -> Decision:
         """Take ``cost`` now if the limit allows it; never waits, never consumes on denial."""
         self._check(key, cost)
-        return await self.storage.aapply(key, self.params, cost, "try")
+        return await self._storage.aapply(key, self._params, cost, "try")
 
     async def peek(self, key: str, cost: float = 1) -> Decision:
         """Would ``try_acquire(key, cost)`` succeed now? Consumes nothing."""
         self._check(key, cost)
-        return await self.storage.aapply(key, self.params, cost, "peek")
+        return await self._storage.aapply(key, self._params, cost, "peek")
 
     async def pause(self, key: str, seconds: float) -> None:
         """Admit nothing for ``key`` for ``seconds``, in every process sharing the storage."""
-        await self.storage.apause(key, self.params, seconds)
+        await self._storage.apause(key, self._params, seconds)
 
     async def clear(self, key: str | None = None) -> None:
         """Forget ``key``'s state, or every key in the storage."""
-        await self.storage.aclear(key)
+        await self._storage.aclear(key)
 
     async def aclose(self) -> None:
         """Close the storage if this limiter opened it."""
         if self._owns_storage:
-            await self.storage.aclose()
+            await self._storage.aclose()
 
     async def __aenter__(self) -> Self:
         return self

@@ -14,6 +14,8 @@ Why it is shaped like this:
   are counted: rewriting an existing key cannot grow the dict, so the hot path keeps no counter.
 * The lock is taken with ``acquire()``/``release()`` in ``try``/``finally`` rather than ``with``: on CPython
   3.11 ``Lock.__exit__`` is a varargs call, ~80 ns more per decision (close to a tenth of it).
+* ``Limiter.try_acquire`` calls a closure bound once per limiter (``_try_path``) rather than ``apply``: the
+  same branch for a stored key, without ``apply``'s per-call lookups and dispatch on mode and algorithm.
 """
 
 from __future__ import annotations
@@ -75,9 +77,10 @@ class MemoryStorage:
         if type(spec) is _SlidingSpec:
             return self._apply_log(key, spec, cost, wait)
         lock = self._lock
+        clock = self._clock  # an attribute, not a method: loaded then called, CPython specialises the load
         lock.acquire()  # not ``with``: Lock.__exit__ takes *args, acquire/release is ~80 ns cheaper here
         try:
-            now = self._clock()
+            now = clock()
             entry = self._data.get(key)
             if entry is not None:
                 new, ttl, decision = spec.decide(
@@ -94,6 +97,47 @@ class MemoryStorage:
         finally:
             lock.release()
         return decision
+
+    def _try_path(self, params: AlgorithmParams) -> Callable[[str, float], Decision]:
+        """``apply(key, params, cost, "try")`` as a function of ``(key, cost)``, for ``Limiter.try_acquire``.
+
+        Bound once per limiter, it closes over the compiled spec, the lock, the clock and the dict, so a
+        decision skips ``apply``'s lookups and its dispatch on mode and algorithm (~5% of a decision). A key
+        not stored yet goes through ``apply``, which stores it and counts it for the sweep.
+        """
+        spec = params._ns_spec
+        apply = self.apply
+        if type(self).apply is not MemoryStorage.apply:  # a subclass's apply must see every decision
+
+            def try_apply(key: str, cost: float) -> Decision:
+                return apply(key, params, cost, "try")
+
+            return try_apply
+        if type(spec) is _SlidingSpec:
+            apply_log = self._apply_log
+
+            def try_log(key: str, cost: float) -> Decision:
+                return apply_log(key, spec, cost, 0)
+
+            return try_log
+        lock, clock, data, decide = self._lock, self._clock, self._data, spec.decide
+
+        def try_stored(key: str, cost: float) -> Decision:
+            lock.acquire()
+            try:
+                now = clock()
+                entry = data.get(key)
+                if entry is not None:  # apply's branch for a stored key, with max_wait 0 ("try")
+                    new, ttl, decision = decide(entry.state if entry.expires > now else None, now, cost, 0)
+                    if new is not None:
+                        entry.expires = now + ttl
+                        entry.state = new
+                    return decision
+            finally:
+                lock.release()
+            return apply(key, params, cost, "try")
+
+        return try_stored
 
     def _apply_log(self, key: str, spec: _SlidingSpec, cost: float, wait: int) -> Decision:
         """Sliding window: decide on the key's deque in place (pruning is safe even on a denial)."""
