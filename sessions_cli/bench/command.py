@@ -93,11 +93,21 @@ def _compare(report: dict[str, Any], request: BenchRequest, out: Console, err: C
     return not any(change.regressed for change in changes)
 
 
+_PIPED_WIDTH = 200
+
+
+def _table_console() -> Console:
+    """stdout for the result table: Rich assumes 80 columns when output is piped (``| tee log``), which
+    squeezes the 15-column table into ellipses; a pipe has no width, so give it room."""
+    console = Console()
+    return console if console.is_terminal else Console(width=_PIPED_WIDTH)
+
+
 def execute(request: BenchRequest, *, out: Console | None = None, err: Console | None = None) -> int:
     """Run the bench; the table goes to `out`, notes and progress to `err`. Returns the exit code."""
     from sessions_cli.bench.report import cells_table, throughput_table
 
-    out = out or Console()
+    out = out or _table_console()
     err = err or Console(stderr=True)
 
     def note(text: str) -> None:

@@ -141,3 +141,6 @@ def test_bench_as_subprocess(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert validate_report(json.loads(out.read_text())) == []
+    row = next(line for line in done.stdout.splitlines() if "PASS" in line)
+    assert "tokenbucket" in row  # a piped table is not squeezed into ellipses
+    assert "capacity=" in row
