@@ -654,6 +654,11 @@ class AlgorithmParams:
         """The largest cost this limit can ever admit at once (its capacity, limit or burst)."""
         return self.spec().capacity
 
+    @property
+    def slot_spacing(self) -> float:
+        """Seconds between consecutive admissions at the sustained rate (window / limit, 1 / rate, ...)."""
+        raise NotImplementedError
+
     def _validate(self) -> None:
         """Raise ``ValueError`` naming the first invalid parameter."""
         raise NotImplementedError
@@ -669,6 +674,10 @@ class SlidingWindow(AlgorithmParams):
     algorithm: ClassVar[str] = "slidingwindow"
     limit: int
     window: float
+
+    @property
+    def slot_spacing(self) -> float:
+        return float(self.window) / self.limit
 
     def _validate(self) -> None:
         _positive(self.algorithm, "limit", self.limit, integer=True)
@@ -686,6 +695,10 @@ class FixedWindow(AlgorithmParams):
     limit: int
     window: float
 
+    @property
+    def slot_spacing(self) -> float:
+        return float(self.window) / self.limit
+
     def _validate(self) -> None:
         _positive(self.algorithm, "limit", self.limit, integer=True)
         _positive(self.algorithm, "window", self.window)
@@ -702,6 +715,10 @@ class TokenBucket(AlgorithmParams):
     capacity: float
     fill_rate: float
 
+    @property
+    def slot_spacing(self) -> float:
+        return 1 / float(self.fill_rate)
+
     def _validate(self) -> None:
         _positive(self.algorithm, "capacity", self.capacity)
         _positive(self.algorithm, "fill_rate", self.fill_rate)
@@ -717,6 +734,10 @@ class LeakyBucket(AlgorithmParams):
     algorithm: ClassVar[str] = "leakybucket"
     capacity: float
     leak_rate: float
+
+    @property
+    def slot_spacing(self) -> float:
+        return 1 / float(self.leak_rate)
 
     def _validate(self) -> None:
         _positive(self.algorithm, "capacity", self.capacity)
@@ -738,6 +759,10 @@ class GCRA(AlgorithmParams):
     limit: int
     period: float
     burst: int = 1
+
+    @property
+    def slot_spacing(self) -> float:
+        return float(self.period) / self.limit
 
     def _validate(self) -> None:
         _positive(self.algorithm, "limit", self.limit, integer=True)

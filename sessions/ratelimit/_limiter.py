@@ -6,7 +6,8 @@
 
 ``acquire`` *reserves* the earliest slot atomically in the storage and sleeps once until it — waiters are
 served first come, first served, with no polling loop and no thundering herd. A sleep that overruns its slot
-by more than ``LATE_TOLERANCE`` (an event-loop or process stall) does not send: every reservation that fell
+by more than its tolerance (`late_tolerance`: 5 ms, or up to the slot spacing, at most 25 ms — an
+event-loop or process stall) does not send: every reservation that fell
 due during the stall would otherwise go at once, a burst above the bound on the wire. The stale slot is
 given up (under-admission, never over-admission) and a fresh one reserved; the tolerance doubles on each
 retry so a persistently overloaded process still makes progress. With ``raise_errors=True`` it
@@ -29,10 +30,32 @@ from ._memory import MemoryStorage
 from ._rate import Rate
 from ._storage import Storage, open_storage
 
-__all__ = ["LATE_TOLERANCE", "AsyncLimiter", "Limiter", "await_slot", "wait_for_slot"]
+__all__ = [
+    "LATE_TOLERANCE",
+    "MAX_LATE_TOLERANCE",
+    "AsyncLimiter",
+    "Limiter",
+    "await_slot",
+    "late_tolerance",
+    "wait_for_slot",
+]
 
 LATE_TOLERANCE: Final = 0.005
-"""Seconds a sleep may overrun its reserved slot before the slot counts as stale and is re-reserved."""
+"""Seconds a sleep may always overrun its reserved slot before the slot counts as stale and is re-reserved."""
+MAX_LATE_TOLERANCE: Final = 0.025
+"""The most a limit with widely spaced slots tolerates (see `late_tolerance`)."""
+
+
+def late_tolerance(params: AlgorithmParams) -> float:
+    """How late a waiter may wake and still send on its slot.
+
+    A waiter late by less than the spacing between consecutive slots cannot bunch with the next waiter, so
+    a limit whose slots lie 25 ms apart tolerates up to that (``MAX_LATE_TOLERANCE``), one packed tighter
+    only ``LATE_TOLERANCE``. Giving a slot up costs a whole trip through the queue and leaves the slot unused,
+    which a virtual machine's timer jitter (several ms at p99) would otherwise trigger for nothing.
+    """
+    return max(LATE_TOLERANCE, min(params.slot_spacing, MAX_LATE_TOLERANCE))
+
 
 LimitLike = AlgorithmParams | Rate | str
 
@@ -50,14 +73,14 @@ def wait_for_slot(
     decide: Callable[[], Decision],
     sleep: Callable[[float], object],
     monotonic: Callable[[], float] = time.monotonic,
+    tolerance: float = LATE_TOLERANCE,
 ) -> Decision:
     """Reserve with ``decide()`` and sleep until the slot; re-reserve if the sleep overran it (see above).
 
     ``monotonic`` must be the clock ``sleep`` sleeps on (``time.monotonic`` for ``time.sleep`` and for
     asyncio's loop). Only the sleep's overrun is judged: the decision's own round trip delays a send by at
-    most that round trip, and it never makes a send early.
+    most that round trip, and it never makes a send early. ``tolerance``: see `late_tolerance`.
     """
-    tolerance = LATE_TOLERANCE
     while True:
         decision = decide()
         if decision.delay <= 0:
@@ -73,9 +96,9 @@ async def await_slot(
     decide: Callable[[], Awaitable[Decision]],
     sleep: Callable[[float], Awaitable[object]],
     monotonic: Callable[[], float] = time.monotonic,
+    tolerance: float = LATE_TOLERANCE,
 ) -> Decision:
     """Async `wait_for_slot`."""
-    tolerance = LATE_TOLERANCE
     while True:
         decision = await decide()
         if decision.delay <= 0:
@@ -213,7 +236,7 @@ class Limiter(_LimiterBase):
         def decide() -> Decision:
             return self._granted(key, self._storage.apply(key, self._params, cost, mode, wait_cap))
 
-        return wait_for_slot(decide, self._sleep, self._monotonic)
+        return wait_for_slot(decide, self._sleep, self._monotonic, late_tolerance(self._params))
 
     def try_acquire(self, key: str, cost: float = 1) -> Decision:
         """Take ``cost`` now if the limit allows it; never waits, never consumes on denial."""
@@ -278,7 +301,7 @@ class AsyncLimiter(_LimiterBase):
         async def decide() -> Decision:
             return self._granted(key, await self._storage.aapply(key, self._params, cost, mode, wait_cap))
 
-        return await await_slot(decide, self._sleep, self._monotonic)
+        return await await_slot(decide, self._sleep, self._monotonic, late_tolerance(self._params))
 
     async def try_acquire(self, key: str, cost: float = 1) -> Decision:
         """Take ``cost`` now if the limit allows it; never waits, never consumes on denial."""

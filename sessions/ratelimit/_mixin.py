@@ -6,8 +6,8 @@
 It overrides the per-attempt hook (``_send_wire`` / ``_asend_wire``, see docs/ARCHITECTURE.md), so a cache
 hit never consumes quota while every retry and redirect hop does. Before each attempt it *reserves* the
 earliest slot for the request's key in the storage (one atomic decision) and sleeps once until then: no
-polling, waiters served in order. A sleep that overruns its slot by more than ``LATE_TOLERANCE`` (a stalled
-event loop or process) re-reserves instead of sending, so a stall never releases a burst of overdue
+polling, waiters served in order. A sleep that overruns its slot by more than its ``late_tolerance`` (a
+stalled event loop or process) re-reserves instead of sending, so a stall never releases a burst of overdue
 requests onto the wire (``ratelimit_monotonic`` is the clock the session's sleep runs on).
 A ``429``/``503`` response carrying ``Retry-After``, ``RateLimit-Reset`` or
 ``X-RateLimit-Reset`` pauses the key in the storage, so every worker and process sharing it backs off.
@@ -38,7 +38,7 @@ from sessions._exceptions import ImpossibleRequest, RateLimitExceeded
 from sessions._options import take_options
 
 from ._algorithms import AlgorithmParams, Decision, algorithm_name, make_params
-from ._limiter import await_slot, wait_for_slot
+from ._limiter import await_slot, late_tolerance, wait_for_slot
 from ._rate import Rate
 from ._storage import Storage, open_storage
 
@@ -110,7 +110,8 @@ class RatelimitMixin:
         def decide() -> Decision:
             return self._ratelimit_granted(key, storage.apply(key, params, 1, mode))
 
-        wait_for_slot(decide, getattr(self, "_sleep", time.sleep), self.ratelimit_monotonic)
+        sleep = getattr(self, "_sleep", time.sleep)
+        wait_for_slot(decide, sleep, self.ratelimit_monotonic, late_tolerance(params))
         response = super()._send_wire(call)  # type: ignore[misc]
         pause = self._ratelimit_pause_for(response)
         if pause:
@@ -125,7 +126,7 @@ class RatelimitMixin:
         async def decide() -> Decision:
             return self._ratelimit_granted(key, await storage.aapply(key, params, 1, mode))
 
-        await await_slot(decide, self._ratelimit_asleep, self.ratelimit_monotonic)
+        await await_slot(decide, self._ratelimit_asleep, self.ratelimit_monotonic, late_tolerance(params))
         response = await super()._asend_wire(call)  # type: ignore[misc]
         pause = self._ratelimit_pause_for(response)
         if pause:

@@ -21,9 +21,9 @@ from typing import Any
 import httpx
 import pytest
 
-from sessions.ratelimit import GCRA, AsyncLimiter, SlidingWindow
+from sessions.ratelimit import GCRA, AsyncLimiter, LeakyBucket, SlidingWindow, TokenBucket
 from sessions.ratelimit._algorithms import AlgorithmParams, Decision
-from sessions.ratelimit._limiter import LATE_TOLERANCE, wait_for_slot
+from sessions.ratelimit._limiter import LATE_TOLERANCE, MAX_LATE_TOLERANCE, late_tolerance, wait_for_slot
 from sessions.ratelimit._memory import MemoryStorage
 from sessions.ratelimit._mixin import RatelimitMixin
 from sessions.ratelimit._sqlite import SQLiteStorage
@@ -164,3 +164,36 @@ def test_wait_for_slot_reserves_again_after_an_overrun() -> None:
     decision = wait_for_slot(decide, sleep, lambda: now[0])
     assert decided == [0.5, 0.25]  # the overrun slot was given up, the second one kept
     assert decision.delay == 0.25
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        (GCRA(limit=4, period=1.0), MAX_LATE_TOLERANCE),  # 250 ms apart: capped
+        (GCRA(limit=1000, period=1.0), LATE_TOLERANCE),  # 1 ms apart: the floor
+        (SlidingWindow(limit=100, window=1.0), 0.01),  # 10 ms apart
+        (TokenBucket(capacity=10, fill_rate=200), LATE_TOLERANCE),
+        (LeakyBucket(capacity=10, leak_rate=50), 0.02),
+    ],
+)
+def test_late_tolerance_follows_the_slot_spacing(params: AlgorithmParams, expected: float) -> None:
+    assert late_tolerance(params) == pytest.approx(expected)
+
+
+def test_a_wake_later_than_the_floor_but_within_the_spacing_still_sends() -> None:
+    """Timer jitter of a few ms must not throw a slot away when the next slot is further off than that."""
+    now = [0.0]
+    decided: list[float] = []
+
+    def decide() -> Decision:
+        decided.append(0.25)
+        return Decision(True, 0, 0.0, 1.0, 0.25)
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds + 0.015  # three times LATE_TOLERANCE
+
+    tolerance = late_tolerance(GCRA(limit=4, period=1.0))
+    assert wait_for_slot(decide, sleep, lambda: now[0], tolerance).delay == 0.25
+    assert decided == [0.25]  # sent on its slot, not re-reserved
+    wait_for_slot(decide, sleep, lambda: now[0])  # the bare floor gives it up, twice (5 ms, then 10 ms)
+    assert decided == [0.25] * 4
