@@ -222,17 +222,21 @@ def _total_wait(session: Any) -> float:
     return sum(waits.values()) if waits else 0.0
 
 
+def _batch_options(plan: FetchPlan) -> dict[str, Any]:
+    """``iter_requests`` keywords for a plan, the same for the sync and the async driver."""
+    callbacks = load_callbacks(plan.callbacks)
+    return {
+        "concurrency": plan.concurrency,
+        "callbacks": callbacks,
+        "return_callbacks": bool(callbacks),
+        "progress": False,
+        **plan.request_kwargs(),
+    }
+
+
 def _drive(state: RunState, session: Any, reader: InputReader, plan: FetchPlan) -> None:
     """The sync driver (a `Session` from a custom factory): results cross from the loop thread."""
-    callbacks = load_callbacks(plan.callbacks)
-    results = session.iter_requests(
-        state.specs(iter(reader)),
-        concurrency=plan.concurrency,
-        callbacks=callbacks,
-        return_callbacks=bool(callbacks),
-        progress=False,
-        **plan.request_kwargs(),
-    )
+    results = session.iter_requests(state.specs(iter(reader)), **_batch_options(plan))
     try:
         for batch_index, result in results:
             state.complete(batch_index, result)
@@ -247,7 +251,6 @@ def _drive(state: RunState, session: Any, reader: InputReader, plan: FetchPlan) 
 
 async def _adrive(state: RunState, session: Any, reader: InputReader, plan: FetchPlan) -> None:
     """The async driver: the batch, the records and their writes share the running loop."""
-    callbacks = load_callbacks(plan.callbacks)
     outputs = state.outputs
     outputs.defer()
     loop = asyncio.get_running_loop()
@@ -264,14 +267,7 @@ async def _adrive(state: RunState, session: Any, reader: InputReader, plan: Fetc
 
     complete = state.complete
     async with session:
-        results = session.iter_requests(
-            state.specs(iter(reader)),
-            concurrency=plan.concurrency,
-            callbacks=callbacks,
-            return_callbacks=bool(callbacks),
-            progress=False,
-            **plan.request_kwargs(),
-        )
+        results = session.iter_requests(state.specs(iter(reader)), **_batch_options(plan))
         try:
             async for batch_index, result in results:
                 complete(batch_index, result)
