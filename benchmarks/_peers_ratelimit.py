@@ -23,15 +23,15 @@ granularities are seconds), so callers must pass an integral ``period``.
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import platform
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+
+from benchmarks._servers import command_output, cpu_model, versions
 
 # Our algorithm names → each peer's equivalent (None: the peer has no such algorithm).
 THROTTLED_ALGORITHMS = {
@@ -196,40 +196,22 @@ def _pyrate(
     )
 
 
-def versions() -> dict[str, str]:
-    """Installed versions of the libraries involved."""
-    out = {}
-    for name in ("sessions", "throttled-py", "limits", "pyrate-limiter", "redis", "msgpack"):
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
-
-
 def machine_info() -> dict[str, Any]:
     """CPU, cores, OS, Python and redis-server versions, for the results file."""
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    try:
-        redis_version = subprocess.run(
-            ["redis-server", "--version"], capture_output=True, text=True, check=False, timeout=10
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        redis_version = "unavailable"
     return {
-        "cpu": cpu,
+        "cpu": cpu_model() or platform.processor(),
         "cores": os.cpu_count(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
-        "redis_server": redis_version,
-        "libraries": versions(),
+        "redis_server": command_output("redis-server", "--version") or "unavailable",
+        "libraries": versions(
+            "sessions",
+            "throttled-py",
+            "limits",
+            "pyrate-limiter",
+            "redis",
+            "msgpack",
+            missing="not installed",
+        ),
     }

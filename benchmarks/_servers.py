@@ -17,6 +17,7 @@ Run ``python -m benchmarks._servers`` (or ``python benchmarks/_servers.py``) to 
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import os
 import shutil
 import signal
@@ -262,3 +263,30 @@ if __name__ == "__main__":
         with contextlib.suppress(KeyboardInterrupt):
             while True:
                 time.sleep(3600)
+
+
+# ---------------------------------------------------------------------------------------------- machine
+def cpu_model() -> str | None:
+    """The CPU's model name from /proc/cpuinfo (None where there is none)."""
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as f:
+        return next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), None)
+    return None
+
+
+def versions(*dists: str, missing: str | None = None) -> dict[str, str | None]:
+    """Installed versions of ``dists`` (``missing`` for those not installed)."""
+    out: dict[str, str | None] = {}
+    for dist in dists:
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[dist] = missing
+    return out
+
+
+def command_output(*args: str) -> str | None:
+    """A short command's stripped stdout (``redis-server --version``, ``git rev-parse``), None if it fails."""
+    try:
+        return subprocess.run(list(args), capture_output=True, text=True, timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None

@@ -54,7 +54,6 @@ import pstats
 import shutil
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -67,7 +66,15 @@ sys.path.insert(0, _ROOT)
 
 import httpx  # noqa: E402
 
-from benchmarks._servers import BODY, BenchServer, bench_server, exit_on_sigterm  # noqa: E402
+from benchmarks._servers import (  # noqa: E402
+    BODY,
+    BenchServer,
+    bench_server,
+    command_output,
+    cpu_model,
+    exit_on_sigterm,
+    versions,
+)
 from sessions import CacheMixin, Session  # noqa: E402
 from sessions.backends import TemporaryRedisServer  # noqa: E402
 
@@ -386,49 +393,30 @@ def ratios(conts: list[Contender]) -> dict[str, dict[str, float | None]]:
     return {f"{n} / {d}": ratio(n, d) for n, d in pairs}
 
 
-def _cmd(*args: str) -> str | None:
-    try:
-        return subprocess.run(list(args), capture_output=True, text=True, timeout=10).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
 def machine_info(server: BenchServer, env: Env, a: argparse.Namespace) -> dict[str, Any]:
-    def ver(dist: str) -> str | None:
-        try:
-            return importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            return None
-
-    cpu_model = None
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
-        cpu_model = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), None)
-    redis_ver = _cmd(shutil.which("redis-server") or "redis-server", "--version")
+    redis_ver = command_output(shutil.which("redis-server") or "redis-server", "--version")
     return {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "cpu_count": os.cpu_count(),
-        "cpu_model": cpu_model,
+        "cpu_model": cpu_model(),
         "platform": platform.platform(),
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "sqlite": sqlite3.sqlite_version,
         "redis_server": redis_ver,
         "redis_transport": "unix socket" if env.redis_unix else "loopback TCP",
         "server": {"name": server.name, "detail": server.detail},
-        "versions": {
-            d: ver(d)
-            for d in (
-                "httpx",
-                "httpcore",
-                "aiohttp",
-                "redis",
-                "msgpack",
-                "requests",
-                "requests-cache",
-                "hishel",
-                "urllib3",
-            )
-        },
-        "sessions_git_commit": _cmd("git", "-C", _ROOT, "rev-parse", "--short", "HEAD"),
+        "versions": versions(
+            "httpx",
+            "httpcore",
+            "aiohttp",
+            "redis",
+            "msgpack",
+            "requests",
+            "requests-cache",
+            "hishel",
+            "urllib3",
+        ),
+        "sessions_git_commit": command_output("git", "-C", _ROOT, "rev-parse", "--short", "HEAD"),
         "args": vars(a),
     }
 

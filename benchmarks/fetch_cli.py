@@ -59,7 +59,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _servers import exit_on_sigterm, nginx_server  # noqa: E402
+from _servers import command_output, exit_on_sigterm, nginx_server, versions  # noqa: E402
 
 TARGET_VS_AIOHTTP = 0.8
 RSS_LIMIT_MB = 150.0
@@ -309,25 +309,14 @@ def rss(args: argparse.Namespace, base: str, tmp: Path) -> dict[str, Any]:
 
 
 def machine() -> dict[str, Any]:
-    import importlib.metadata as md
-
-    versions = {}
-    for pkg in ("aiohttp", "httpx", "typer", "rich"):
-        try:
-            versions[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            versions[pkg] = None
-    git = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
-    ).stdout
     return {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         "loadavg_start": os.getloadavg(),
-        "git_head": git.strip(),
-        "versions": versions,
+        "git_head": command_output("git", "-C", str(HERE), "rev-parse", "--short", "HEAD") or "",
+        "versions": versions("aiohttp", "httpx", "typer", "rich"),
     }
 
 

@@ -50,7 +50,7 @@ sys.path.insert(0, _ROOT)
 import aiohttp  # noqa: E402
 import httpx  # noqa: E402
 
-from benchmarks._servers import BenchServer, bench_server, exit_on_sigterm  # noqa: E402
+from benchmarks._servers import BenchServer, bench_server, cpu_model, exit_on_sigterm, versions  # noqa: E402
 
 Timing = tuple[float, float]  # (wall seconds, process CPU seconds)
 TARGET_VS_AIOHTTP = 0.8
@@ -313,18 +313,6 @@ def ratios(conts: list[Contender]) -> dict[str, dict[str, float | None]]:
 
 
 def machine_info(server: BenchServer, a: argparse.Namespace) -> dict[str, Any]:
-    def ver(dist: str) -> str | None:
-        try:
-            return importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            return None
-
-    cpu_model = None
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu_model = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), None)
-    except OSError:
-        pass
     try:
         commit = (
             subprocess.run(
@@ -351,30 +339,27 @@ def machine_info(server: BenchServer, a: argparse.Namespace) -> dict[str, Any]:
     try:
         import sessions
 
-        sessions_version = getattr(sessions, "__version__", None) or ver("sessions")
+        sessions_version = getattr(sessions, "__version__", None) or versions("sessions")["sessions"]
     except Exception:
         sessions_version = None
 
     return {
         "cpu_count": os.cpu_count(),
         "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "cpu_model": cpu_model,
+        "cpu_model": cpu_model(),
         "platform": platform.platform(),
         "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "versions": {
-            d: ver(d)
-            for d in (
-                "httpx",
-                "httpcore",
-                "aiohttp",
-                "uvloop",
-                "anyio",
-                "h11",
-                "yarl",
-                "multidict",
-                "sniffio",
-            )
-        },
+        "versions": versions(
+            "httpx",
+            "httpcore",
+            "aiohttp",
+            "uvloop",
+            "anyio",
+            "h11",
+            "yarl",
+            "multidict",
+            "sniffio",
+        ),
         "sniffio_importable": importlib.util.find_spec("sniffio") is not None,
         "sessions": {
             "version": sessions_version,
