@@ -42,7 +42,7 @@ import functools
 import os
 import threading
 import weakref
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -364,17 +364,21 @@ class RedisBackend:
             return self.client.execute_command(*command)  # type: ignore[no-untyped-call]
         return replies[0]
 
-    def pipeline_packed(
-        self, packed: bytes, count: int, fallback: Callable[[], list[Any]], *, raw: bool = False
-    ) -> list[Any]:
-        """Send ``count`` pre-packed commands in one write on a held connection; their replies.
+    def pipeline_packed(self, *commands: tuple[Any, ...], raw: bool = False) -> list[Any]:
+        """Run ``commands`` in one write on a held connection; their replies, in order.
 
         ``raw=True`` returns bulk replies as bytes whatever the client's ``decode_responses``
-        (binary values). On a connection problem ``fallback()`` (a redis-py pipeline doing the
-        same) takes over. The first error reply is raised once every reply has been read.
+        (binary values). On a connection problem a redis-py pipeline replays the same commands.
+        The first error reply is raised once every reply has been read.
         """
-        replies = self._round_trip(packed, count, raw=raw)
-        return fallback() if replies is None else replies
+        packed = b"".join(pack_command(*command) for command in commands)
+        replies = self._round_trip(packed, len(commands), raw=raw)
+        if replies is not None:
+            return replies
+        pipe: Any = self.client.pipeline(transaction=False)  # execute_command is untyped
+        for command in commands:
+            pipe.execute_command(*command, **_never_decode(raw))
+        return list(pipe.execute())
 
     def _round_trip(self, packed: bytes, count: int, *, raw: bool) -> list[Any] | None:
         """``count`` replies to ``packed`` on a held connection; None: use redis-py instead."""
@@ -390,7 +394,13 @@ class RedisBackend:
             conn = pool.get_connection(*self._get_connection_args)
         try:
             conn.send_packed_command([packed], check_health=False)
-            replies, error = _read_replies(conn, count, raw)
+            if count == 1:
+                replies = [conn.read_response(disable_decoding=raw)]
+            else:
+                replies = _read_replies(conn, count, raw, redis.ResponseError)
+        except redis.ResponseError:
+            self._put_back(conn)  # every reply was read (see _read_replies): the connection is clean
+            raise
         except (redis.ConnectionError, redis.TimeoutError, OSError):
             conn.disconnect()
             pool.release(conn)
@@ -399,9 +409,7 @@ class RedisBackend:
             conn.disconnect()  # interrupted mid-reply: the connection's state is unknown
             pool.release(conn)
             raise
-        self._put_back(conn)  # error replies included, every reply was read: the connection is clean
-        if error is not None:
-            raise error
+        self._put_back(conn)
         return replies
 
     def _put_back(self, conn: Any) -> None:
@@ -431,12 +439,17 @@ class RedisBackend:
             return await hold.client.execute_command(*command)
         return replies[0]
 
-    async def apipeline_packed(
-        self, packed: bytes, count: int, fallback: Callable[[], Awaitable[list[Any]]], *, raw: bool = False
-    ) -> list[Any]:
+    async def apipeline_packed(self, *commands: tuple[Any, ...], raw: bool = False) -> list[Any]:
         """Async `pipeline_packed`."""
-        replies = await self._around_trip(self._async_hold(), packed, count, raw=raw)
-        return await fallback() if replies is None else replies
+        hold = self._async_hold()
+        packed = b"".join(pack_command(*command) for command in commands)
+        replies = await self._around_trip(hold, packed, len(commands), raw=raw)
+        if replies is not None:
+            return replies
+        pipe: Any = hold.client.pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command, **_never_decode(raw))
+        return list(await pipe.execute())
 
     async def _around_trip(
         self, hold: _AsyncHold, packed: bytes, count: int, *, raw: bool
@@ -455,7 +468,13 @@ class RedisBackend:
         try:
             async with asyncio.timeout(hold.timeout):
                 await conn.send_packed_command([packed], check_health=False)
-                replies, error = await _aread_replies(conn, count, raw)
+                if count == 1:
+                    replies = [await conn.read_response(disable_decoding=raw)]
+                else:
+                    replies = await _aread_replies(conn, count, raw, redis.ResponseError)
+        except redis.ResponseError:
+            await self._aput_back(hold, conn)  # every reply was read: the connection is clean
+            raise
         except (redis.ConnectionError, redis.TimeoutError, OSError):  # OSError covers TimeoutError
             await conn.disconnect(nowait=True)
             await pool.release(conn)
@@ -464,8 +483,6 @@ class RedisBackend:
             await asyncio.shield(_drop_connection(pool, conn))
             raise
         await self._aput_back(hold, conn)
-        if error is not None:
-            raise error
         return replies
 
     async def _aput_back(self, hold: _AsyncHold, conn: Any) -> None:
@@ -543,6 +560,11 @@ class RedisBackend:
             return
         self._close_async_clients_elsewhere()
         self._release_held()
+        if self._user_async is not None:
+            # A user's async client belongs to a loop this sync call cannot await on: stop holding its
+            # connections (they close with our pool when it is collected); `aclose()` closes them at once.
+            self._user_async.closed = True
+            self._user_async.held = []
         if self._owned_sync:
             self.client.close()
         self._stop_server()
@@ -660,12 +682,11 @@ class _LoopClient:
     does the same earlier.
     """
 
-    __slots__ = ("_closer", "client", "hold")
+    __slots__ = ("_closer", "hold")
 
     def __init__(self, client: redis.asyncio.Redis) -> None:
-        self.client = client
         self.hold = _AsyncHold(client)
-        self._closer = _close_at_loop_shutdown(client, self.hold)
+        self._closer = _close_at_loop_shutdown(self.hold)
         # Calling __anext__ registers the generator with the running loop's asyncgen hooks;
         # one synchronous step runs it to its ``yield`` without needing an ``await`` here.
         step = self._closer.__anext__()
@@ -710,15 +731,13 @@ def _untimed_pool(pool: Any) -> Any:
     return redis.asyncio.ConnectionPool(connection_class=pool.connection_class, **kwargs)
 
 
-async def _close_at_loop_shutdown(
-    client: redis.asyncio.Redis, hold: _AsyncHold
-) -> AsyncGenerator[None, None]:
+async def _close_at_loop_shutdown(hold: _AsyncHold) -> AsyncGenerator[None, None]:
     try:
         yield
     finally:
         with contextlib.suppress(Exception):
             await hold.close()
-            await client.aclose()
+            await hold.client.aclose()
 
 
 # ---------------------------------------------------------------------- fork safety
@@ -812,34 +831,39 @@ def _get_connection_args(pool_type: Any) -> tuple[str, ...]:
     return ("EVALSHA",) if needs_name else ()
 
 
-def _read_replies(conn: Any, count: int, raw: bool) -> tuple[list[Any], Exception | None]:
-    """Read ``count`` replies, error replies included (so the connection stays in step)."""
-    import redis
-
+def _read_replies(conn: Any, count: int, raw: bool, response_error: type[Exception]) -> list[Any]:
+    """Read all ``count`` replies, so the connection stays in step, then raise the first error reply."""
     replies: list[Any] = []
     error: Exception | None = None
     for _ in range(count):
         try:
             replies.append(conn.read_response(disable_decoding=raw))
-        except redis.ResponseError as exc:
+        except response_error as exc:
             error = error or exc
-            replies.append(exc)
-    return replies, error
+    if error is not None:
+        raise error
+    return replies
 
 
-async def _aread_replies(conn: Any, count: int, raw: bool) -> tuple[list[Any], Exception | None]:
+async def _aread_replies(conn: Any, count: int, raw: bool, response_error: type[Exception]) -> list[Any]:
     """Async `_read_replies`."""
-    import redis
-
     replies: list[Any] = []
     error: Exception | None = None
     for _ in range(count):
         try:
             replies.append(await conn.read_response(disable_decoding=raw))
-        except redis.ResponseError as exc:
+        except response_error as exc:
             error = error or exc
-            replies.append(exc)
-    return replies, error
+    if error is not None:
+        raise error
+    return replies
+
+
+def _never_decode(raw: bool) -> dict[str, bool]:
+    """redis-py's per-command option that returns a reply as bytes whatever ``decode_responses``."""
+    from redis.client import NEVER_DECODE
+
+    return {NEVER_DECODE: True} if raw else {}
 
 
 async def _drop_connection(pool: Any, conn: Any) -> None:

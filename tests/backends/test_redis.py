@@ -343,18 +343,14 @@ def test_pipeline_packed_reads_every_reply_even_after_an_error(redis_url: str, r
     backend = RedisBackend(RedisOptions(url=redis_url, decode_responses=True))
     key = RedisKeys(redis_prefix, "cache").key("text")
     backend.client.set(key, "not a number")
-    packed = pack_command("INCR", key) + pack_command("ECHO", "second")
-
-    def unused() -> list[object]:
-        raise AssertionError("the held connection was fine")
-
     try:
         with pytest.raises(redis.ResponseError, match="not an integer"):
-            backend.pipeline_packed(packed, 2, unused)
+            backend.pipeline_packed(("INCR", key), ("ECHO", "second"))
         # the connection is still in step: the next replies are this call's, not the leftover "second"
-        assert backend.pipeline_packed(pack_command("ECHO", "third"), 1, unused) == ["third"]
-        raw = backend.pipeline_packed(pack_command("GET", key), 1, unused, raw=True)
-        assert raw == [b"not a number"]  # bytes despite decode_responses
+        assert backend.pipeline_packed(("ECHO", "third")) == ["third"]
+        assert backend.pipeline_packed(("GET", key), raw=True) == [
+            b"not a number"
+        ]  # despite decode_responses
     finally:
         backend.client.delete(key)
         backend.close()

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
 
-from ...backends import RedisKeys, RedisOptions, open_redis, pack_command
+from ...backends import RedisKeys, RedisOptions, open_redis
 from .._entry import CachedEntry, EntryInfo
 from .._serializer import dumps
 from ._base import CacheStorage, StorageLimits, decode_or_none
@@ -74,7 +74,6 @@ return n
 """
 )
 _FIELDS: Final = ("m", "u", "s", "c", "x", "n", "k")
-_NEVER_DECODE: Final = "NEVER_DECODE"  # redis-py's per-command option: return this reply as bytes
 
 
 class RedisStorage(CacheStorage):
@@ -125,26 +124,15 @@ class RedisStorage(CacheStorage):
 
     # ------------------------------------------------------------------ sync
     def get(self, key: str) -> CachedEntry | None:
-        """HGET the blob and bump the LRU score in one round trip (two pipelined commands)."""
-        entry_key, score = self.entry_prefix + key, int(self._clock() * 1000)
-
-        def fallback() -> list[Any]:
-            pipe: Any = self.backend.client.pipeline(transaction=False)  # execute_command is untyped
-            pipe.execute_command("HGET", entry_key, "v", **{_NEVER_DECODE: True})
-            pipe.zadd(self._index[0], {key: score}, xx=True)
-            return list(pipe.execute())
-
-        packed = self._get_packed(entry_key, key, score)
-        blob = self.backend.pipeline_packed(packed, 2, fallback, raw=True)[0]
+        """HGET the blob (raw: msgpack, whatever decode_responses) and bump the LRU score: one round trip."""
+        blob = self.backend.pipeline_packed(*self._get_commands(key), raw=True)[0]
         if blob is None:
             return None
         return decode_or_none(blob, key, lambda k: self.delete([k]))
 
-    def _get_packed(self, entry_key: str, key: str, score: int) -> bytes:
-        # The blob is read raw (bytes) whatever the client's decode_responses: it is msgpack.
-        return pack_command("HGET", entry_key, "v") + pack_command(
-            "ZADD", self._index[0], "XX", str(score), key
-        )
+    def _get_commands(self, key: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        score = str(int(self._clock() * 1000))
+        return ("HGET", self.entry_prefix + key, "v"), ("ZADD", self._index[0], "XX", score, key)
 
     def set(self, entry: CachedEntry, ttl: float | None) -> None:
         """One Lua script: replace, account, GC and evict atomically."""
@@ -195,16 +183,7 @@ class RedisStorage(CacheStorage):
 
     async def aget(self, key: str) -> CachedEntry | None:
         """Async `get`: one round trip."""
-        entry_key, score = self.entry_prefix + key, int(self._clock() * 1000)
-
-        async def fallback() -> list[Any]:
-            pipe = self.backend.aclient.pipeline(transaction=False)
-            pipe.execute_command("HGET", entry_key, "v", **{_NEVER_DECODE: True})
-            pipe.zadd(self._index[0], {key: score}, xx=True)
-            return list(await pipe.execute())
-
-        packed = self._get_packed(entry_key, key, score)
-        blob = (await self.backend.apipeline_packed(packed, 2, fallback, raw=True))[0]
+        blob = (await self.backend.apipeline_packed(*self._get_commands(key), raw=True))[0]
         if blob is None:
             return None
         return decode_or_none(blob, key, lambda k: None)
