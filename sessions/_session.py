@@ -126,7 +126,7 @@ class _SessionCore:
             and client._auth is None
             and not client._event_hooks["request"]
             and not client._event_hooks["response"]
-            and not client._cookies.jar._cookies  # O(1), unlike len(jar), which walks every cookie
+            and _no_cookies(client._cookies.jar)
         )
 
     def _make_call(
@@ -617,3 +617,12 @@ class AsyncSession(_SessionCore, httpx.AsyncClient):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+
+def _no_cookies(jar: Any) -> bool:
+    """Whether the cookie jar is empty: O(1) while it never held a cookie (``len(jar)`` walks every one).
+
+    A cookie the server deletes (``Max-Age=0``, expiry) leaves empty per-domain dicts behind in
+    ``http.cookiejar``, so only then is the jar counted — else the fast path would stay off for good.
+    """
+    return not jar._cookies or not len(jar)

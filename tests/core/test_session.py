@@ -64,6 +64,15 @@ def test_auth_cookies_and_redirects(httpbin: LocalHttpbin) -> None:
         assert r.url.path == "/get"
 
 
+def test_a_deleted_cookie_reopens_the_fast_path(httpbin: LocalHttpbin) -> None:
+    with Session(follow_redirects=True) as s:
+        s.get(f"{httpbin.url}/cookies/set?flavour=oat")
+        assert not s._fast_path_usable()  # cookies must go through httpx's jar handling
+        s.get(f"{httpbin.url}/cookies/delete?flavour")
+        assert len(s.cookies.jar) == 0
+        assert s._fast_path_usable()
+
+
 def test_redirect_not_followed_by_default_sets_next_request(session: Session, httpbin: LocalHttpbin) -> None:
     r = session.get(f"{httpbin.url}/redirect/1")
     assert r.status_code == 302
