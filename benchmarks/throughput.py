@@ -31,13 +31,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
-import importlib.metadata
 import importlib.util
 import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -50,7 +48,14 @@ sys.path.insert(0, _ROOT)
 import aiohttp  # noqa: E402
 import httpx  # noqa: E402
 
-from benchmarks._servers import BenchServer, bench_server, cpu_model, exit_on_sigterm, versions  # noqa: E402
+from benchmarks._servers import (  # noqa: E402
+    BenchServer,
+    bench_server,
+    command_output,
+    cpu_model,
+    exit_on_sigterm,
+    versions,
+)
 
 Timing = tuple[float, float]  # (wall seconds, process CPU seconds)
 TARGET_VS_AIOHTTP = 0.8
@@ -313,35 +318,10 @@ def ratios(conts: list[Contender]) -> dict[str, dict[str, float | None]]:
 
 
 def machine_info(server: BenchServer, a: argparse.Namespace) -> dict[str, Any]:
-    try:
-        commit = (
-            subprocess.run(
-                ["git", "-C", _ROOT, "rev-parse", "--short", "HEAD"],
-                capture_output=True,
-                text=True,
-                timeout=5,
-            ).stdout.strip()
-            or None
-        )
-    except Exception:
-        commit = None
-    try:
-        dirty = bool(
-            subprocess.run(
-                ["git", "-C", _ROOT, "status", "--porcelain", "--", "sessions"],
-                capture_output=True,
-                text=True,
-                timeout=5,
-            ).stdout.strip()
-        )
-    except Exception:
-        dirty = None
-    try:
-        import sessions
-
-        sessions_version = getattr(sessions, "__version__", None) or versions("sessions")["sessions"]
-    except Exception:
-        sessions_version = None
+    commit = command_output("git", "-C", _ROOT, "rev-parse", "--short", "HEAD")
+    status = command_output("git", "-C", _ROOT, "status", "--porcelain", "--", "sessions")
+    dirty = None if commit is None else bool(status)
+    sessions_version = versions("sessions")["sessions"]
 
     return {
         "cpu_count": os.cpu_count(),

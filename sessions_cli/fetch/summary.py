@@ -18,6 +18,7 @@ __all__ = ["LatencyHistogram", "Summary", "render_histogram", "render_summary"]
 
 _GROWTH = 1.01
 _LOG_GROWTH = math.log(_GROWTH)
+_ZERO_BUCKET = -(10**6)  # latencies of a microsecond or less: below every log bucket
 
 
 @dataclass
@@ -38,15 +39,11 @@ class LatencyHistogram:
             self.minimum = ms
         if ms > self.maximum:
             self.maximum = ms
-        self.buckets[-(10**6) if ms <= 0.001 else math.floor(math.log(ms) / _LOG_GROWTH)] += 1  # _bucket
-
-    @staticmethod
-    def _bucket(ms: float) -> int:
-        return -(10**6) if ms <= 0.001 else math.floor(math.log(ms) / _LOG_GROWTH)
+        self.buckets[_ZERO_BUCKET if ms <= 0.001 else math.floor(math.log(ms) / _LOG_GROWTH)] += 1
 
     @staticmethod
     def _upper(bucket: int) -> float:
-        return 0.0 if bucket == -(10**6) else _GROWTH ** (bucket + 1)
+        return 0.0 if bucket == _ZERO_BUCKET else _GROWTH ** (bucket + 1)
 
     def percentile(self, q: float) -> float | None:
         """The q-th quantile (0 < q ≤ 1), within 1%, clamped to the observed min/max."""
