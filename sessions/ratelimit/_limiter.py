@@ -151,6 +151,7 @@ class _LimiterBase:
 
     def _bind(self) -> None:
         """Recompute what depends on ``params`` and ``storage`` (called on construction and assignment)."""
+        self._late = late_tolerance(self._params)
 
     @property
     def algorithm(self) -> str:
@@ -213,6 +214,7 @@ class Limiter(_LimiterBase):
     def _bind(self) -> None:
         # try_acquire's path to the storage, bound once. The memory storage specialises its own for the
         # parameters: a decision takes microseconds there, so the per-call dispatch of ``apply`` shows.
+        super()._bind()
         storage, params = self._storage, self._params
         if isinstance(storage, MemoryStorage):
             self._try = storage._try_path(params)
@@ -236,7 +238,7 @@ class Limiter(_LimiterBase):
         def decide() -> Decision:
             return self._granted(key, self._storage.apply(key, self._params, cost, mode, wait_cap))
 
-        return wait_for_slot(decide, self._sleep, self._monotonic, late_tolerance(self._params))
+        return wait_for_slot(decide, self._sleep, self._monotonic, self._late)
 
     def try_acquire(self, key: str, cost: float = 1) -> Decision:
         """Take ``cost`` now if the limit allows it; never waits, never consumes on denial."""
@@ -301,7 +303,7 @@ class AsyncLimiter(_LimiterBase):
         async def decide() -> Decision:
             return self._granted(key, await self._storage.aapply(key, self._params, cost, mode, wait_cap))
 
-        return await await_slot(decide, self._sleep, self._monotonic, late_tolerance(self._params))
+        return await await_slot(decide, self._sleep, self._monotonic, self._late)
 
     async def try_acquire(self, key: str, cost: float = 1) -> Decision:
         """Take ``cost`` now if the limit allows it; never waits, never consumes on denial."""

@@ -79,6 +79,7 @@ class RatelimitMixin:
     """Rate-limit each wire attempt of the session it is mixed into (see the module docstring)."""
 
     ratelimit_params: AlgorithmParams
+    _ratelimit_late: float  # late_tolerance(ratelimit_params), fixed at construction
     ratelimit_storage: Storage
     ratelimit_monotonic: Callable[[], float] = staticmethod(time.monotonic)
     """The clock the session's ``_sleep`` / ``_asleep`` run on (overrun detection; injectable for tests)."""
@@ -89,6 +90,7 @@ class RatelimitMixin:
         if algorithm is not None:
             options.setdefault("ratelimit", algorithm)
         self.ratelimit_params = _params_from(options)
+        self._ratelimit_late = late_tolerance(self.ratelimit_params)
         self._ratelimit_prefix = str(options.get("key", "Session"))
         self._ratelimit_scope = _scope_function(options)
         self._ratelimit_raise = bool(options.get("raise_errors", False))
@@ -111,7 +113,7 @@ class RatelimitMixin:
             return self._ratelimit_granted(key, storage.apply(key, params, 1, mode))
 
         sleep = getattr(self, "_sleep", time.sleep)
-        wait_for_slot(decide, sleep, self.ratelimit_monotonic, late_tolerance(params))
+        wait_for_slot(decide, sleep, self.ratelimit_monotonic, self._ratelimit_late)
         response = super()._send_wire(call)  # type: ignore[misc]
         pause = self._ratelimit_pause_for(response)
         if pause:
@@ -126,7 +128,7 @@ class RatelimitMixin:
         async def decide() -> Decision:
             return self._ratelimit_granted(key, await storage.aapply(key, params, 1, mode))
 
-        await await_slot(decide, self._ratelimit_asleep, self.ratelimit_monotonic, late_tolerance(params))
+        await await_slot(decide, self._ratelimit_asleep, self.ratelimit_monotonic, self._ratelimit_late)
         response = await super()._asend_wire(call)  # type: ignore[misc]
         pause = self._ratelimit_pause_for(response)
         if pause:
