@@ -150,13 +150,37 @@ def _configure(conn: sqlite3.Connection, *, where: str) -> None:
         # Reading the schema forces SQLite to read the header, which is where a file that
         # is not a database (or is truncated/corrupt) first shows up.
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        _enable_wal(conn)
         conn.execute("PRAGMA synchronous = NORMAL")
     except sqlite3.DatabaseError as exc:
         raise BackendUnavailable(
             f"SQLite database {where} is not usable: {exc}. If it is a corrupt or unrelated "
             "file, move it away or delete it, or pass another db= path."
         ) from exc
+
+
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    """Switch to WAL unless the file already is, retrying while another opener holds it.
+
+    Switching a fresh file to WAL needs an exclusive lock, and SQLite reports SQLITE_BUSY
+    for it at once, without calling the busy handler, when another connection is opening
+    the same file (several processes starting together on a new database). So busy
+    replies are retried here, within the same budget as ``busy_timeout``.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    pause = 0.001
+    while True:
+        try:
+            # Reading the mode takes no lock; a file another process already switched
+            # needs no write at all.
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
 
 
 def _prepare_file(target: Path) -> None:

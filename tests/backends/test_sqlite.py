@@ -181,6 +181,35 @@ def test_processes_sharing_one_file_never_lose_updates(tmp_path: Path) -> None:
     conn.close()
 
 
+def test_openers_racing_on_a_new_file_all_succeed(tmp_path: Path) -> None:
+    """Several connections opening one fresh file at the same instant (processes starting
+    together on a new database): the switch to WAL can be refused as busy without the
+    busy handler running, and every opener must still get a configured connection."""
+    openers = 6
+    failures: list[BaseException] = []
+
+    def open_at(path: Path, barrier: threading.Barrier) -> None:
+        barrier.wait()
+        try:
+            open_sqlite(path).close()
+        except BaseException as exc:  # reported to the main thread below
+            failures.append(exc)
+
+    # The race is narrow (about one round in eighty here), so run many rounds.
+    for round_ in range(400):
+        path = tmp_path / f"{round_}.sqlite3"
+        barrier = threading.Barrier(openers)
+        threads = [threading.Thread(target=open_at, args=(path, barrier)) for _ in range(openers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert failures == [], f"round {round_}: {failures[0]!r}"
+        check = sqlite3.connect(path)
+        assert check.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        check.close()
+
+
 def test_wall_clock_never_runs_backwards() -> None:
     readings = iter([1_000, 5_000, 3_000, 7_000])
     clock = WallClock(lambda: next(readings))
