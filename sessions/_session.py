@@ -29,6 +29,7 @@ import httpx
 from httpx._client import USE_CLIENT_DEFAULT, UseClientDefault
 from httpx._content import encode_request
 
+from ._alarm import precise_sleep
 from ._engine import AsyncEngineTransport, Engine, LoopThread, SyncEngineTransport
 from ._models import Call, ErrorResult, Response
 from ._options import CLAIMED, KNOWN, reject_unknown
@@ -60,7 +61,8 @@ class _SessionCore:
     """What `Session` and `AsyncSession` share: option checking, building calls, retry policy."""
 
     #: Overridable in tests to observe waits without sleeping.
-    _asleep: Callable[[float], Any] = staticmethod(asyncio.sleep)
+    # `precise_sleep`: a reserved rate-limit slot is met on time (asyncio's timers round up to milliseconds).
+    _asleep: Callable[[float], Any] = staticmethod(precise_sleep)
 
     #: Per-request options the base session understands; mixins add theirs (collected per class).
     request_options: ClassVar[frozenset[str]] = frozenset({"retries"})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sessions._alarm import precise_sleep
+
 from ._algorithms import (
     ALGORITHMS,
     GCRA,
@@ -39,4 +41,5 @@ __all__ = [
     "TokenBucket",
     "make_params",
     "open_storage",
+    "precise_sleep",
 ]

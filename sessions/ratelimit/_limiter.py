@@ -17,12 +17,12 @@ The two classes share everything except the I/O shell (``_LimiterBase``).
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Final, Self
 
+from sessions._alarm import precise_sleep
 from sessions._exceptions import ImpossibleRequest, RateLimitExceeded
 
 from ._algorithms import AlgorithmParams, Decision, Mode
@@ -278,7 +278,10 @@ class Limiter(_LimiterBase):
 
 
 class AsyncLimiter(_LimiterBase):
-    """The asyncio twin of ``Limiter``: same arguments, coroutine methods, ``sleep`` defaults to asyncio's."""
+    """The asyncio twin of ``Limiter``: same arguments, coroutine methods.
+
+    ``sleep`` defaults to `precise_sleep` (``asyncio.sleep`` without its up-to-a-millisecond lateness).
+    """
 
     def __init__(
         self,
@@ -287,7 +290,7 @@ class AsyncLimiter(_LimiterBase):
         *,
         algorithm: str | None = None,
         raise_errors: bool = False,
-        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[object]] = precise_sleep,
         monotonic: Callable[[], float] = time.monotonic,
         **storage_options: Any,
     ) -> None:

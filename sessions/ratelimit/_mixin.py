@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from sessions._alarm import precise_sleep
 from sessions._exceptions import ImpossibleRequest, RateLimitExceeded
 from sessions._options import take_options
 
@@ -152,9 +153,7 @@ class RatelimitMixin:
         return decision
 
     async def _ratelimit_asleep(self, seconds: float) -> None:
-        import asyncio
-
-        sleep: Callable[[float], Any] = getattr(self, "_asleep", asyncio.sleep)
+        sleep: Callable[[float], Any] = getattr(self, "_asleep", precise_sleep)
         await sleep(seconds)
 
     def _ratelimit_pause_for(self, response: Any) -> float:
