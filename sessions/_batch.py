@@ -55,6 +55,8 @@ class Batch:
     raise_errors: bool
     request_kwargs: dict[str, Any]
     progress: BatchProgress | None = None
+    #: The first input a worker found the session closed for (None: every input was sent).
+    unsent_from: int | None = None
 
     @classmethod
     def create(
@@ -140,9 +142,11 @@ class Batch:
     async def _worker(self, sink: Callable[[int, Result], Any], awaitable_sink: bool) -> None:
         progress = self.progress
         send = self._send
-        engine = self.session._engine
+        session: Any = self.session  # an httpx client: `is_closed`
         for index, (item, method) in self.items:
-            if engine._closed:  # the session was closed under a running batch: stop pulling input
+            if session.is_closed:  # closed under a running batch: stop pulling input, say so at the end
+                if self.unsent_from is None or index < self.unsent_from:
+                    self.unsent_from = index
                 return
             result = await send(index, item, method)
             if progress is not None:
@@ -153,9 +157,16 @@ class Batch:
                 sink(index, result)
 
     async def _run_workers(self, sink: Callable[[int, Result], Any], *, awaitable_sink: bool = True) -> None:
+        if self.session.is_closed:  # type: ignore[attr-defined]
+            raise RuntimeError("Cannot send a request, as the session has been closed.")
         workers = [asyncio.ensure_future(self._worker(sink, awaitable_sink)) for _ in range(self.concurrency)]
         try:
             await asyncio.gather(*workers)
+            if self.unsent_from is not None:
+                raise RuntimeError(
+                    f"the session was closed while a batch was running: input #{self.unsent_from} and any "
+                    "after it were not sent; close the session only after requests() returns"
+                )
         finally:
             for worker in workers:
                 worker.cancel()
@@ -234,8 +245,14 @@ class Batch:
                     return
                 if isinstance(got, _Failure):
                     finished = True
+                    if isinstance(got.exception, asyncio.CancelledError) and loop_thread.stopped:
+                        raise RuntimeError("the session was closed while a batch was running") from None
                     raise got.exception
-                loop.call_soon_threadsafe(state["credits"].release)
+                try:
+                    loop.call_soon_threadsafe(state["credits"].release)
+                except RuntimeError:  # the loop is closed: the session was closed under the iteration
+                    finished = True
+                    raise RuntimeError("the session was closed while a batch was running") from None
                 yield got
         finally:
             if not finished:  # the consumer stopped early: stop the workers and wait for them

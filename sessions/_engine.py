@@ -19,12 +19,16 @@ would catch with plain httpx.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import ssl
 import threading
 import time
+import weakref
 from collections.abc import AsyncIterator, Coroutine, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import aiohttp
@@ -81,21 +85,107 @@ def _client_session(connector: Any, headers: Any) -> aiohttp.ClientSession:
 
 
 class _Watch:
-    """One fast-path request under the read-timeout watchdog."""
+    """One fast-path request under the read-timeout watchdog.
 
-    __slots__ = ("deadline", "expired", "resp", "seen", "task", "timeout")
+    Two phases, as in httpx: until the request has a connection (queued for the pool, DNS, connect, TLS)
+    it may take ``pool + connect`` seconds, unbounded when the pool timeout is None, and expiring then is a
+    `httpx.PoolTimeout`; from the moment it has one, the read timeout counts idle time between bytes.
+    """
 
-    def __init__(self, task: asyncio.Task[Any], timeout: float, now: float) -> None:
+    __slots__ = (
+        "deadline",
+        "expired",
+        "loop",
+        "queue_limit",
+        "queued",
+        "resp",
+        "seen",
+        "sent",
+        "task",
+        "timeout",
+        "transport",
+        "uploading",
+    )
+
+    def __init__(
+        self,
+        task: asyncio.Task[Any],
+        timeout: float,
+        queue_limit: float | None,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
         self.task = task
         self.timeout = timeout
-        self.deadline = now + timeout
+        self.queue_limit = queue_limit
+        self.loop = loop
+        self.queue()
         self.resp: aiohttp.ClientResponse | None = None
         self.seen = -1
-        self.expired = False
+        self.sent = 0  # body bytes handed to the connection (large uploads only: see `_upload`)
+        self.transport: asyncio.Transport | None = None  # the connection's, once the connector handed it over
+        self.uploading = False
+        self.expired: type[httpx.TimeoutException] | None = None
+
+    def queue(self) -> None:
+        """Waiting for a connection: ``pool + connect`` from now."""
+        self.queued = True
+        limit = self.queue_limit
+        self.deadline = float("inf") if limit is None else self.loop.time() + limit
+
+    def connected(self) -> None:
+        """The request has its connection: the read timeout starts now."""
+        self.queued = False
+        self.deadline = self.loop.time() + self.timeout
+
+    def timeout_error(self) -> httpx.TimeoutException:
+        """The exception for an expired watch."""
+        if self.expired is httpx.PoolTimeout:
+            return httpx.PoolTimeout(f"no connection within {self.queue_limit}s (pool + connect timeout)")
+        if self.expired is httpx.WriteTimeout:
+            return httpx.WriteTimeout(
+                f"the server took no body bytes for {self.timeout}s (after {self.sent})"
+            )
+        return httpx.ReadTimeout(f"no data for {self.timeout}s (read timeout)")
 
     def progress(self) -> int:
+        """Body bytes received so far; before the response headers, ``-1 - bytes sent`` (an upload moving
+        on is progress too: the read timeout must not fire while a large body is still going out)."""
         resp = self.resp
-        return -1 if resp is None else resp.content.total_bytes
+        if resp is None or resp.content is None:
+            return -1 - self.sent
+        return resp.content.total_bytes
+
+    def abort(self) -> None:
+        """Drop the connection of an expired request at once: a graceful close would wait for ever for a
+        server that stopped reading to take the unsent rest of the body (the socket would stay open)."""
+        transport = self.transport
+        if transport is not None:
+            transport.abort()
+
+    def expiry(self) -> type[httpx.TimeoutException]:
+        """Which timeout this watch ran out of."""
+        if self.queued:
+            return httpx.PoolTimeout
+        return httpx.WriteTimeout if self.uploading else httpx.ReadTimeout
+
+
+# The fast-path request in flight in this task, for `_WatchedConnector` (set and reset around each call).
+_CURRENT_WATCH: ContextVar[_Watch | None] = ContextVar("sessions_current_watch", default=None)
+
+
+class _WatchedConnector(aiohttp.TCPConnector):
+    """Tells the watchdog when a fast-path request got its connection (the one step aiohttp takes between
+    queueing for the pool and sending, without trace hooks, which cost every request several microseconds)."""
+
+    async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:  # noqa: ASYNC109 (aiohttp's signature)
+        watch = _CURRENT_WATCH.get()
+        if watch is not None and not watch.queued:
+            watch.queue()  # aiohttp retries on a new connection after a stale keep-alive one: queued again
+        connection = await super().connect(req, traces, timeout)
+        if watch is not None:
+            watch.transport = connection.transport
+            watch.connected()
+        return connection
 
 
 class ReadWatchdog:
@@ -114,14 +204,15 @@ class ReadWatchdog:
         self._tick = 0.5
         self._timeout_seen = float("inf")
 
-    def watch(self, timeout: float) -> _Watch:
-        """Start watching the current task; pair with `unwatch`."""
+    def watch(self, timeout: float, queue_limit: float | None) -> _Watch:
+        """Start watching the current task; pair with `unwatch`. See `_Watch` for the two limits."""
         loop = asyncio.get_running_loop()
-        entry = _Watch(asyncio.current_task(), timeout, loop.time())  # type: ignore[arg-type]
+        entry = _Watch(asyncio.current_task(), timeout, queue_limit, loop)  # type: ignore[arg-type]
         self._watches.add(entry)
-        if timeout < self._timeout_seen:
-            self._timeout_seen = timeout
-            self._tick = min(self._tick, max(timeout / 4, 0.01))
+        shortest = timeout if queue_limit is None else min(timeout, queue_limit)
+        if shortest < self._timeout_seen:
+            self._timeout_seen = shortest
+            self._tick = min(self._tick, max(shortest / 4, 0.01))
         runner = self._runner
         if runner is None or runner.done() or runner.get_loop() is not loop:
             self._runner = loop.create_task(self._run(), name="sessions-read-watchdog")
@@ -142,7 +233,7 @@ class ReadWatchdog:
                     entry.seen = progress
                     entry.deadline = now + entry.timeout
                     continue
-                entry.expired = True
+                entry.expired = entry.expiry()
                 self._watches.discard(entry)
                 entry.task.cancel()
 
@@ -153,12 +244,50 @@ class ReadWatchdog:
             runner.cancel()
 
 
-def _client_timeout(timeout: httpx.Timeout | None) -> aiohttp.ClientTimeout:
+@dataclass(frozen=True, slots=True)
+class _TimeoutPlan:
+    """What the fast path does with one httpx timeout value, worked out once (the same few values repeat)."""
+
+    client_timeout: aiohttp.ClientTimeout
+    read: float  # idle seconds between bytes once connected (inf: no limit)
+    queue_limit: float | None  # seconds to get a connection: pool + connect (None: no limit)
+    watched: bool  # whether the watchdog has anything to enforce
+
+
+def _timeout_plan(timeout: httpx.Timeout | None) -> _TimeoutPlan:
     if timeout is None:
-        return aiohttp.ClientTimeout(total=None)
-    # No `connect=` (httpx's pool timeout): aiohttp arms that timer on every request, even on a reused
-    # connection; the pool is sized by `limits`. No `sock_read=`: `ReadWatchdog` enforces the read timeout.
-    return aiohttp.ClientTimeout(total=None, sock_connect=timeout.connect)
+        return _TimeoutPlan(aiohttp.ClientTimeout(total=None), float("inf"), None, False)
+    # No `connect=` (httpx's pool timeout) and no `sock_read=`: aiohttp arms those timers on every request,
+    # even on a reused connection; `ReadWatchdog` enforces both (see `_Watch`).
+    client_timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout.connect)
+    queue_limit = _queue_limit(timeout)
+    read = float("inf") if timeout.read is None else timeout.read
+    return _TimeoutPlan(
+        client_timeout, read, queue_limit, watched=timeout.read is not None or queue_limit is not None
+    )
+
+
+# A body larger than this may take longer to send than the read timeout; smaller ones fit the socket buffers.
+_WATCHED_UPLOAD = 256 * 1024
+
+
+async def _upload(body: bytes, watch: _Watch) -> AsyncIterator[bytes]:
+    """``body`` in chunks, counting each one as sent when the connection asks for the next (aiohttp waits
+    for the socket to drain between chunks), so the watchdog sees an upload that is moving."""
+    watch.uploading = True
+    view = memoryview(body)
+    for start in range(0, len(view), _CHUNK):
+        chunk = view[start : start + _CHUNK]
+        yield bytes(chunk)
+        watch.sent += len(chunk)
+    watch.uploading = False
+
+
+def _queue_limit(timeout: httpx.Timeout) -> float | None:
+    """How long a request may wait for its connection: httpx's pool timeout plus its connect timeout."""
+    if timeout.pool is None or timeout.connect is None:
+        return None  # either wait may last for ever
+    return timeout.pool + timeout.connect
 
 
 class Engine:
@@ -189,8 +318,9 @@ class Engine:
         # httpx removed (e.g. Authorization on a cross-origin redirect) is never put back.
         self._defaulted: aiohttp.ClientSession | None = None
         self._default_items: list[tuple[bytes, bytes, bytes]] | None = None
+        self._last_plain: httpx.Headers | None = None  # the headers of the last call sent without defaults
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._timeouts: dict[tuple[float | None, ...] | None, aiohttp.ClientTimeout] = {}
+        self._timeouts: dict[tuple[float | None, ...] | None, _TimeoutPlan] = {}
         self._closed = False
         self._watchdog = ReadWatchdog()
 
@@ -214,7 +344,7 @@ class Engine:
         if session is not None:
             self.close_from_other_loop()  # a pool is bound to its loop: the old one cannot serve here
         limits = self._limits
-        connector = aiohttp.TCPConnector(
+        connector = _WatchedConnector(
             limit=limits.max_connections or 0,
             limit_per_host=0,
             keepalive_timeout=limits.keepalive_expiry or 15.0,
@@ -230,21 +360,29 @@ class Engine:
         plain = self.client()
         # Compare httpx's internal (raw, lower, value) list: C-level equality, no list built per call.
         items: list[tuple[bytes, bytes, bytes]] = headers._list
-        if self._defaulted is None:
-            if self._default_items is not None and items != self._default_items:
-                return plain, headers.multi_items()
-            self._default_items = list(items)
-            self._defaulted = _client_session(plain.connector, headers.multi_items())
-        if items == self._default_items:
-            return self._defaulted, None
-        return plain, headers.multi_items()
+        defaulted = self._defaulted
+        if defaulted is not None and items == self._default_items:
+            return defaulted, None
+        if defaulted is None:
+            self._defaulted = defaulted = _client_session(plain.connector, headers.multi_items())
+        elif headers is self._last_plain:
+            # The same headers object twice running, yet not the defaults: the session's own headers,
+            # edited in place (`s.headers[...] = ...`; per-request headers are a new object per call).
+            # Re-seed the defaults from them rather than merging them into every call from now on.
+            defaulted.headers.clear()
+            defaulted.headers.extend(headers.multi_items())
+        else:
+            self._last_plain = headers
+            return plain, headers.multi_items()
+        self._default_items = list(items)
+        return defaulted, None
 
-    def client_timeout(self, timeout: httpx.Timeout | None) -> aiohttp.ClientTimeout:
-        """aiohttp's timeout for an httpx one (memoised: the same few values repeat)."""
+    def timeout_plan(self, timeout: httpx.Timeout | None) -> _TimeoutPlan:
+        """The fast path's plan for an httpx timeout (memoised by value)."""
         key = None if timeout is None else (timeout.connect, timeout.read, timeout.write, timeout.pool)
         found = self._timeouts.get(key)
         if found is None:
-            found = self._timeouts[key] = _client_timeout(timeout)
+            found = self._timeouts[key] = _timeout_plan(timeout)
         return found
 
     def _ssl_for(self, url: yarl.URL) -> ssl.SSLContext | bool:
@@ -255,20 +393,24 @@ class Engine:
         started = time.perf_counter()
         url = call.yurl
         client, headers = self._client_for(call.headers)
-        read_timeout = None if call.timeout is None else call.timeout.read
-        watch = None if read_timeout is None else self._watchdog.watch(read_timeout)
+        plan = self.timeout_plan(call.timeout)
+        watch = self._watchdog.watch(plan.read, plan.queue_limit) if plan.watched else None
+        token = _CURRENT_WATCH.set(watch)
+        body: Any = call.content
+        if watch is not None and body is not None and len(body) > _WATCHED_UPLOAD:
+            body = _upload(body, watch)
         try:
             async with client.request(
                 call.method,
                 url,
                 headers=headers,
-                data=call.content,
+                data=body,
                 allow_redirects=False,
-                timeout=self.client_timeout(call.timeout),
+                timeout=plan.client_timeout,
                 ssl=self._ssl_for(url),
             ) as resp:
                 if watch is not None:
-                    watch.resp = resp
+                    watch.resp = resp  # its body's progress counts from now
                 content = await resp.read()
                 set_cookie = "Set-Cookie" in resp.headers
                 response = Response.from_parts(
@@ -280,16 +422,23 @@ class Engine:
                 )
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise _httpx_error(exc, None) from exc
+        except Exception as exc:
+            if not self._closed:
+                raise
+            # The pool was closed under this call (aiohttp then fails an internal assertion).
+            raise RuntimeError("the session was closed while this call was running") from exc
         except asyncio.CancelledError:
-            if watch is None or not watch.expired:
+            if watch is None or watch.expired is None:
                 raise
             current = asyncio.current_task()
             if current is not None and current.cancelling() > 1:
                 raise  # the caller cancelled too: theirs wins, never swallow it
             if current is not None:
                 current.uncancel()  # the cancellation was our timeout, not the caller's
-            raise httpx.ReadTimeout(f"no data for {read_timeout}s (read timeout)") from None
+            watch.abort()
+            raise watch.timeout_error() from None
         finally:
+            _CURRENT_WATCH.reset(token)
             if watch is not None:
                 self._watchdog.unwatch(watch)
         if set_cookie:
@@ -388,11 +537,38 @@ class AsyncEngineTransport(httpx.AsyncBaseTransport):
         await self.engine.aclose()
 
 
+async def _finish_other_tasks(grace: float) -> None:
+    """Wait up to `grace` seconds for the loop's other tasks, then cancel what is left and let it unwind."""
+    current = asyncio.current_task()
+    others = [task for task in asyncio.all_tasks() if task is not current]
+    if others:
+        _, pending = await asyncio.wait(others, timeout=grace)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+    for _ in range(2):  # transports closed above finish on the next loop turns (connection_lost callbacks)
+        await asyncio.sleep(0)
+
+
+CLOSED_MESSAGE = "Cannot send a request, as the session has been closed."
+_LOOP_THREADS: weakref.WeakSet[LoopThread] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for loop_thread in list(_LOOP_THREADS):
+        loop_thread._forget_parent()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class LoopThread:
     """A private event loop in a daemon thread, so a sync `Session` can drive aiohttp.
 
     Started on first use, restarted after `fork()` (a child inherits no threads), and
-    stopped by `stop()` (the session's `close()`).
+    stopped for good by `stop()` (the session's `close()`): later calls raise RuntimeError,
+    and calls that were still waiting on the loop when it stopped fail instead of hanging.
     """
 
     def __init__(self) -> None:
@@ -400,6 +576,19 @@ class LoopThread:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
+        self._stopped = False
+        self._pending: set[concurrent.futures.Future[Any]] = set()  # calls of other threads in flight
+        _LOOP_THREADS.add(self)
+
+    def _forget_parent(self) -> None:
+        """In a forked child: the parent's threads are gone, and with them whoever held our lock."""
+        self._lock = threading.Lock()
+        self._pending = set()
+
+    @property
+    def stopped(self) -> bool:
+        """Whether `stop()` was called (the session is closed)."""
+        return self._stopped
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -408,6 +597,8 @@ class LoopThread:
         if loop is not None and self._pid == os.getpid():
             return loop
         with self._lock:
+            if self._stopped:
+                raise RuntimeError(CLOSED_MESSAGE)
             if self._loop is None or self._pid != os.getpid():
                 self._start()
             assert self._loop is not None
@@ -420,7 +611,11 @@ class LoopThread:
         def run() -> None:
             asyncio.set_event_loop(loop)
             loop.call_soon(ready.set)
-            loop.run_forever()
+            try:
+                loop.run_forever()
+            finally:
+                self._fail_pending()
+                loop.close()
 
         thread = threading.Thread(target=run, name="sessions-loop", daemon=True)
         thread.start()
@@ -433,27 +628,80 @@ class LoopThread:
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run `coro` on the private loop and wait for its result (cancelled on Ctrl-C)."""
-        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        if self.in_loop_thread():
+            coro.close()
+            raise RuntimeError(
+                "a sync Session cannot be called from its own loop (a batch callback, say): waiting there "
+                "would deadlock; use an AsyncSession there, or make the call after requests() returns"
+            )
+        try:
+            loop = self.loop
+        except RuntimeError:
+            coro.close()
+            raise
+        with self._lock:  # registered before `stop()` can sweep, or refused after it
+            if self._stopped:
+                coro.close()
+                raise RuntimeError(CLOSED_MESSAGE)
+            future = asyncio.run_coroutine_threadsafe(coro, loop)
+            self._pending.add(future)
         try:
             return future.result()
+        except concurrent.futures.CancelledError:
+            if not self._stopped:
+                raise
+            raise RuntimeError("the session was closed while this call was running") from None
         except BaseException:
             future.cancel()
             raise
+        finally:
+            with self._lock:
+                self._pending.discard(future)
 
     def stop(self, final: Coroutine[Any, Any, Any] | None = None) -> None:
-        """Run `final` (cleanup) on the loop, then stop and join it."""
+        """Run `final` (cleanup) on the loop, let calls in flight end, then stop the loop for good."""
+        with self._lock:
+            again, self._stopped = self._stopped, True
         loop, thread = self._loop, self._thread
-        if loop is None or thread is None or self._pid != os.getpid():
+        # `again`: the transport's close and the session's both stop the loop; the first one does it.
+        if again or loop is None or thread is None or self._pid != os.getpid():
             if final is not None:
                 final.close()
+            return
+        if self.in_loop_thread():  # close() from a callback running on the loop: nothing here may wait
+            loop.create_task(_shut_down(loop, final))
             return
         if final is not None:
             with contextlib.suppress(Exception):
                 asyncio.run_coroutine_threadsafe(final, loop).result(timeout=10)
-        loop.call_soon_threadsafe(loop.stop)
+        # Calls still running (another thread's request or batch) must end, not be frozen with the loop:
+        # with the pool closed they fail within a few loop turns; whatever is left after a grace is cancelled.
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(_finish_other_tasks(grace=1.0), loop).result(timeout=10)
+        with contextlib.suppress(RuntimeError):  # already closed by a stop from inside
+            loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
-        loop.close()
         self._loop = self._thread = None
+
+    def _fail_pending(self) -> None:
+        """Fail the calls whose coroutine never got to run (scheduled as the loop stopped)."""
+        with self._lock:
+            pending, self._pending = self._pending, set()
+        for future in pending:
+            if not future.done():
+                with contextlib.suppress(concurrent.futures.InvalidStateError):
+                    future.set_exception(RuntimeError("the session was closed while this call was running"))
+
+
+async def _shut_down(loop: asyncio.AbstractEventLoop, final: Coroutine[Any, Any, Any] | None) -> None:
+    """`LoopThread.stop` from the loop's own thread, as a task: clean up, let the rest end, stop."""
+    try:
+        if final is not None:
+            with contextlib.suppress(Exception):
+                await final
+        await _finish_other_tasks(grace=1.0)
+    finally:
+        loop.stop()
 
 
 class _SyncBody(httpx.SyncByteStream):

@@ -94,7 +94,13 @@ class FetchPlan:
 
     def session_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for the session constructor (httpx options + mixin options)."""
+        import httpx
+
+        # A pool at least as wide as --concurrency: narrower, requests would queue for a connection and
+        # could end in PoolTimeout for no fault of the server.
+        width = max(self.concurrency, 100)
         kwargs: dict[str, Any] = {
+            "limits": httpx.Limits(max_connections=width, max_keepalive_connections=width),
             "timeout": self.timeout or None,
             "follow_redirects": self.follow,
             "retries": self.retries,

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import itertools
+import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from pytest_httpserver import HTTPServer
 from rich.console import Console
 
 from sessions import AsyncSession, BatchError, ErrorResult, RequestSpec, Response, Session, SessionConfig
@@ -178,3 +181,74 @@ def test_progress_bar_renders_counts() -> None:
 def test_progress_defaults_off_when_not_a_terminal() -> None:
     assert BatchProgress.maybe(None, 10) is None  # pytest's stderr is not a TTY
     assert BatchProgress.maybe(False, 10) is None
+
+
+async def test_closing_the_session_under_a_running_batch_is_an_error_not_a_short_list(
+    httpbin: LocalHttpbin,
+) -> None:
+    pulled_enough = asyncio.Event()
+    source = CountingIterable(httpbin.url, 10_000)
+
+    def urls() -> Iterator[str]:
+        for url in source:
+            if source.pulled == 20:
+                pulled_enough.set()
+            yield url
+
+    async with AsyncSession() as s:
+
+        async def close_soon() -> None:
+            await pulled_enough.wait()
+            await s.aclose()
+
+        closer = asyncio.ensure_future(close_soon())
+        with pytest.raises(RuntimeError, match=r"closed while a batch was running: input #\d+"):
+            await s.requests(urls(), concurrency=4, progress=False)
+        await closer
+    assert source.pulled < 10_000  # it stopped pulling input
+
+
+def test_closing_a_sync_session_from_another_thread_stops_its_batch_with_an_error(
+    httpbin: LocalHttpbin,
+) -> None:
+    import threading
+
+    source = CountingIterable(httpbin.url, 10_000)
+    s = Session()
+    closer = threading.Timer(0.2, s.close)
+    closer.start()
+    try:
+        with pytest.raises(RuntimeError, match="closed while a batch was running"):
+            s.requests(source, concurrency=4, progress=False)
+    finally:
+        closer.join()
+    assert source.pulled < 10_000
+
+
+def test_closing_a_sync_session_while_slow_requests_are_in_flight_never_hangs_the_batch(
+    slow: HTTPServer,
+) -> None:
+    # The loop used to stop right after closing the pool, freezing the batch's task before its in-flight
+    # requests could fail: requests() then waited for ever (about one run in two).
+    import threading
+
+    for _ in range(4):
+        outcome: list[BaseException | None] = []
+        s = Session()
+
+        def run(session: Session = s, out: list[BaseException | None] = outcome) -> None:
+            try:
+                session.requests([slow.url_for("/slow")] * 50, concurrency=4, progress=False)
+            except BaseException as exc:
+                out.append(exc)
+            else:
+                out.append(None)
+
+        runner = threading.Thread(target=run, daemon=True)
+        runner.start()
+        time.sleep(0.1)  # the first four requests are in flight
+        s.close()
+        runner.join(timeout=15)
+        assert not runner.is_alive(), "requests() hung after the session was closed"
+        assert isinstance(outcome[0], RuntimeError)
+        assert "closed" in str(outcome[0])

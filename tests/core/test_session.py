@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import multiprocessing
 import ssl
 import uuid
 from collections.abc import Iterator
@@ -256,6 +257,112 @@ def test_session_header_changes_after_first_request_take_effect(httpbin: LocalHt
         assert seen["X-Two"] == "changed"
 
 
+def test_edited_session_headers_become_the_pools_defaults_again(httpbin: LocalHttpbin) -> None:
+    # Correct either way; this checks the fast path: once the session's headers change, calls carrying them
+    # go back to the pool view whose defaults are those headers, and a per-request header never sticks.
+    with Session(headers={"X-Token": "a"}) as s:
+        s.get(f"{httpbin.url}/get")
+        s.headers["X-Token"] = "b"
+        for _ in range(3):
+            assert s.get(f"{httpbin.url}/headers").json()["headers"]["X-Token"] == "b"
+        defaults = s._engine._defaulted
+        assert defaults is not None
+        assert defaults.headers.getall("X-Token") == ["b"]
+        once = s.get(f"{httpbin.url}/headers", headers={"X-Token": "once"})
+        assert once.json()["headers"]["X-Token"] == "once"
+        assert s.get(f"{httpbin.url}/headers").json()["headers"]["X-Token"] == "b"
+        assert defaults.headers.getall("X-Token") == ["b"]
+
+
 def test_per_request_headers_do_not_stick(session: Session, httpbin: LocalHttpbin) -> None:
     assert session.get(f"{httpbin.url}/headers", headers={"X-Once": "y"}).json()["headers"]["X-Once"] == "y"
     assert "X-Once" not in session.get(f"{httpbin.url}/headers").json()["headers"]
+
+
+def test_calls_racing_with_close_end_and_leave_no_loop_thread(httpbin: LocalHttpbin) -> None:
+    # Calls scheduled as the loop stopped used to wait for ever; calls after close started a new loop thread.
+    import threading
+    import time
+
+    for _ in range(3):
+        s = Session()
+        s.get(f"{httpbin.url}/get")
+        stop = threading.Event()
+
+        def call_until_closed(session: Session = s, done: threading.Event = stop) -> None:
+            while not done.is_set():
+                try:
+                    session.get(f"{httpbin.url}/get")
+                except RuntimeError:
+                    return
+
+        callers = [threading.Thread(target=call_until_closed, daemon=True) for _ in range(6)]
+        for t in callers:
+            t.start()
+        time.sleep(0.05)
+        s.close()
+        stop.set()
+        for t in callers:
+            t.join(timeout=15)
+        assert not any(t.is_alive() for t in callers), "a call hung after close()"
+        with pytest.raises(RuntimeError, match="closed"):
+            s.get(f"{httpbin.url}/get")
+    assert not [t for t in threading.enumerate() if t.name == "sessions-loop" and t.is_alive()]
+
+
+def test_a_sync_callback_cannot_call_its_own_session_and_says_why(httpbin: LocalHttpbin) -> None:
+    with Session() as s:
+
+        def nested(response: object) -> int:
+            return int(s.get(f"{httpbin.url}/get").status_code)  # would wait on the loop it runs on
+
+        (result,) = s.requests([f"{httpbin.url}/get"], callbacks=[nested], progress=False)
+    assert isinstance(result.callback_errors[0], RuntimeError)
+    assert "own loop" in str(result.callback_errors[0])
+
+
+def test_closing_the_session_from_a_batch_callback_ends_the_batch(httpbin: LocalHttpbin) -> None:
+    s = Session()
+    with pytest.raises(RuntimeError, match="closed while a batch was running"):
+        s.requests(
+            [f"{httpbin.url}/get?i={i}" for i in range(50)],
+            callbacks=[lambda response: s.close()],
+            concurrency=2,
+            progress=False,
+        )
+    assert s.is_closed
+
+
+def _get_in_child(session: Session, url: str, queue: multiprocessing.Queue[int]) -> None:
+    queue.put(session.get(url).status_code)
+
+
+def test_a_forked_child_can_use_a_session_whose_lock_another_thread_held() -> None:
+    # Forking while another thread is inside a call (holding the loop thread's lock) left the child's copy
+    # of that lock held for ever: the child's first call hung.
+    import threading
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    with LocalHttpbin() as httpbin, Session() as s:
+        url = f"{httpbin.url}/get"
+        s.get(url)
+        held, release = threading.Event(), threading.Event()
+
+        def hold_the_lock() -> None:
+            with s._loop_thread._lock:
+                held.set()
+                release.wait(10)
+
+        holder = threading.Thread(target=hold_the_lock)
+        holder.start()
+        held.wait(10)
+        ctx = multiprocessing.get_context("fork")
+        queue: multiprocessing.Queue[int] = ctx.Queue()
+        child = ctx.Process(target=_get_in_child, args=(s, url, queue))
+        child.start()
+        release.set()
+        holder.join()
+        assert queue.get(timeout=30) == 200
+        child.join(timeout=30)
+        assert child.exitcode == 0
