@@ -280,6 +280,15 @@ class CacheCore:
             expire_after_given=plan.expire_after_given,
         )  # fmt: skip
 
+    def _storable(
+        self, plan: Plan, response: Response, headers: Mapping[str, str], size: int
+    ) -> policy.StoreDecision:
+        """The policy's decision, then the user's ``filter_fn`` (which sees a read response)."""
+        decision = self._decide(plan, response.status_code, headers, size)
+        if decision.store and self.settings.filter_fn is not None and not self.settings.filter_fn(response):
+            return policy.StoreDecision(False, reason="filter_fn")
+        return decision
+
     def _store_fresh(
         self, plan: Plan, response: Response
     ) -> tuple[Response, list[tuple[CachedEntry, float | None]]]:
@@ -292,9 +301,7 @@ class CacheCore:
         headers = dict(response.headers.items())
         if _truncated(headers, content, plan.call.method):
             return self.mark_uncached(response, plan), []
-        decision = self._decide(plan, response.status_code, headers, len(content))
-        if decision.store and self.settings.filter_fn is not None and not self.settings.filter_fn(response):
-            decision = policy.StoreDecision(False, reason="filter_fn")
+        decision = self._storable(plan, response, headers, len(content))
         if not decision.store:
             log.debug("not caching %s: %s", plan.key.stored_url, decision.reason)
             return self.mark_uncached(response, plan), []
@@ -310,9 +317,7 @@ class CacheCore:
         size = (
             int(headers.get("content-length", "0") or 0) if headers.get("content-length", "").isdigit() else 0
         )
-        decision = self._decide(plan, response.status_code, headers, size)
-        if decision.store and self.settings.filter_fn is not None and not self.settings.filter_fn(response):
-            return
+        decision = self._decide(plan, response.status_code, headers, size)  # filter_fn: once read
         if decision.store:
             response.__dict__["_cache_deferred"] = (plan, headers, decision.expires)
 
@@ -327,8 +332,9 @@ class CacheCore:
         """The entries for a streamed response whose whole (decoded) body is `content`."""
         if _truncated(headers, content, plan.call.method):
             return []
-        decision = self._decide(plan, response.status_code, headers, len(content))
-        if not decision.store:
+        # filter_fn may look at the body (`.content`, `.json()`): give it the body the caller streamed.
+        response.__dict__.setdefault("_content", content)
+        if not self._storable(plan, response, headers, len(content)).store:
             return []
         return self._entries_for(plan, response, content, headers, expires)[1]
 

@@ -65,3 +65,21 @@ async def test_async_fully_read_stream_is_stored(httpbin: LocalHttpbin) -> None:
         again = await s.get(url)
     assert again.from_cache
     assert again.content == body
+
+
+def test_filter_fn_sees_the_streamed_body_once_it_is_read(httpbin: LocalHttpbin) -> None:
+    seen: list[int] = []
+
+    def only_small_json(response: object) -> bool:
+        body = response.json()  # type: ignore[attr-defined]  # reads the body: must not raise ResponseNotRead
+        seen.append(len(body["args"]))
+        return "keep" in body["args"]
+
+    kept, dropped = _url(httpbin, "/get?keep=1"), _url(httpbin, "/get?drop=1")
+    with Cached(filter_fn=only_small_json) as s:
+        for url in (kept, dropped):
+            with s.stream("GET", url) as streamed:
+                streamed.read()
+        assert s.get(kept).from_cache
+        assert not s.get(dropped).from_cache
+    assert len(seen) >= 2
