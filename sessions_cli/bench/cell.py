@@ -110,11 +110,17 @@ def _open(cls: type, spec: CellSpec, key: str, backend_options: Mapping[str, Any
 _ASYNC_WARMUP = 8
 
 
+def _start_measuring(session: Any) -> None:
+    """Forget the warm-up: its sends and its limiter decisions (imports, connections, script loads)."""
+    session.wire_log.clear()
+    session.ratelimit_storage.reset()
+
+
 def _sync_run(cls: type, spec: CellSpec, urls: tuple[str, str], key: str, options: Mapping[str, Any]) -> Any:
     url, warmup = urls
     with _open(cls, spec, key, options) as session:
         _outcome(session.get, warmup)  # connect before the clock starts (its own limiter key)
-        session.wire_log.clear()
+        _start_measuring(session)
         session.outcomes = [_outcome(session.get, url) for _ in range(spec.n)]
         return session
 
@@ -140,7 +146,7 @@ async def _async_run(
     async with _open(cls, spec, key, options) as session:
         # open a few connections before the clock starts (the warm-up path has its own limiter key)
         await asyncio.gather(*(one(session, warmup) for _ in range(min(spec.n, _ASYNC_WARMUP))))
-        session.wire_log.clear()
+        _start_measuring(session)
         session.outcomes = await asyncio.gather(*(one(session, url) for _ in range(spec.n)))
         return session
 

@@ -53,6 +53,10 @@ class TimedStorage:
         finally:
             self._count(time.perf_counter() - start)
 
+    def reset(self) -> None:
+        """Forget the decisions so far (the warm-up's: imports, connections, script loads)."""
+        self.seconds, self.calls, self.slowest = 0.0, 0, 0.0
+
     def _count(self, seconds: float) -> None:
         self.seconds += seconds
         self.calls += 1

@@ -144,3 +144,20 @@ def test_bench_as_subprocess(tmp_path: Path) -> None:
     row = next(line for line in done.stdout.splitlines() if "PASS" in line)
     assert "tokenbucket" in row  # a piped table is not squeezed into ellipses
     assert "capacity=" in row
+
+
+def test_timed_storage_forgets_the_warm_up() -> None:
+    # The warm-up's decisions (imports, a new connection, a script load) must not stretch the cell's window
+    # slack (tolerance + slowest decision) nor its mean decision time.
+    from sessions.ratelimit import MemoryStorage, Rate
+    from sessions_cli.bench.metrics import TimedStorage
+
+    timed = TimedStorage(MemoryStorage())
+    params = Rate(5, 1).params("gcra")
+    timed.apply("warm", params, 1, "try")
+    timed.apply("warm", params, 1, "try")
+    timed.reset()
+    assert (timed.calls, timed.seconds, timed.slowest) == (0, 0.0, 0.0)
+    assert timed.apply("k", params, 1, "try").allowed
+    assert timed.calls == 1
+    assert 0 < timed.slowest == timed.seconds
