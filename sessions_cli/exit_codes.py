@@ -13,7 +13,8 @@ class ExitCode(IntEnum):
     OK = 0
     """Every request got an HTTP response (and none matched `--fail-on-status`)."""
     FAILURES = 1
-    """One or more transport errors after retries, or a `--fail-on-status` match."""
+    """One or more inputs got no response (a transport error after retries, or a malformed line), or a
+    `--fail-on-status` match."""
     USAGE = 2
     """Bad flags or contradictory options (the message names the flag)."""
     INPUT = 3

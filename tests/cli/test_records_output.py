@@ -196,3 +196,19 @@ def test_limiter_wait_meter_sums_delays_per_scope() -> None:
         session._ratelimit_granted("Session:api.test", SimpleNamespace(delay=delay))
     session._ratelimit_granted("Session:other.test", SimpleNamespace(delay=1.0))
     assert session.limiter_waits == {"api.test": 0.75, "other.test": 1.0}
+
+
+def test_the_pool_is_at_least_as_wide_as_the_concurrency() -> None:
+    # Narrower, requests beyond the pool would queue for a connection and could end in PoolTimeout.
+    from sessions_cli.config import resolve
+    from sessions_cli.fetch.plan import RunFlags, build_plan
+    from sessions_cli.fetch.session import open_session
+
+    def pool_width(concurrency: int) -> int:
+        flags = {"concurrency": concurrency}
+        values = resolve(flags, env={}, cwd=Path("/nonexistent"), user_dir=Path("/nonexistent"))
+        with open_session(build_plan(values, RunFlags(urls=("http://a.test/",))), asynchronous=False) as s:
+            return int(s._engine._limits.max_connections)
+
+    assert pool_width(250) == 250
+    assert pool_width(4) == 100  # never narrower than a plain Session's

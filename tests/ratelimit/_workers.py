@@ -9,7 +9,7 @@ from __future__ import annotations
 import queue as queue_module
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
@@ -41,6 +41,34 @@ def in_threads(count: int, target: Callable[[], None]) -> None:
         t.join()
     if errors:
         raise errors[0]
+
+
+def admissions(
+    store: Any,
+    params: Any,
+    mode: str,
+    threads: int,
+    rounds: Callable[[], Iterable[object]],
+    tick: Callable[[Any], int],
+) -> list[int]:
+    """``threads`` threads deciding on one shared key of ``store``, a decision per item of ``rounds()``; the
+    ``tick(decision)`` of every admission, read in the deciding thread. Closes ``store``."""
+    admitted: list[int] = []
+    lock = threading.Lock()
+
+    def hammer() -> None:
+        for _ in rounds():
+            decision = store.apply("shared", params, 1, mode)
+            if decision.allowed:
+                at = tick(decision)
+                with lock:
+                    admitted.append(at)
+
+    try:
+        in_threads(threads, hammer)
+    finally:
+        store.close()
+    return admitted
 
 
 def gather(results: Any, procs: list[Any], timeout: float = 180) -> list[int]:

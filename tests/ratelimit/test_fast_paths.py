@@ -136,6 +136,12 @@ def test_limiter_try_acquire_equals_storage_apply(
         stored, kept = limiter.storage._data.get(key), reference._data.get(key)  # type: ignore[attr-defined]
         if kept is not None:  # the same state and expiry written (tuple-state algorithms)
             assert exact((stored.expires, stored.state)) == exact((kept.expires, kept.state))
+        log, kept_log = limiter.storage._logs.get(key), reference._logs.get(key)  # type: ignore[attr-defined]
+        assert (log is None) == (kept_log is None)
+        if kept_log is not None:  # the sliding window's log: the same admissions, pause and expiry
+            assert exact((log.expires, log.paused, *log.entries)) == exact(
+                (kept_log.expires, kept_log.paused, *kept_log.entries)
+            )
 
 
 def test_gcra_denial_when_rounding_puts_tat_at_now() -> None:

@@ -18,7 +18,7 @@ import pytest
 
 from sessions.ratelimit import GCRA, AlgorithmParams, SlidingWindow, SQLiteStorage
 
-from ._workers import gather, in_threads, report
+from ._workers import admissions, gather, report
 
 PROCESSES = 4
 THREADS = 3
@@ -34,21 +34,9 @@ def _worker(db: str, params: AlgorithmParams, mode: str, queue: multiprocessing.
 
     def work() -> list[int]:
         store = SQLiteStorage(db=db, clock=clock)
-        admitted: list[int] = []
-        lock = threading.Lock()
-
-        def hammer() -> None:
-            for _ in range(ATTEMPTS):
-                d = store.apply("shared", params, 1, mode)  # type: ignore[arg-type]
-                if d.allowed:
-                    with lock:
-                        admitted.append(seen.now + round(d.delay * 1e9))
-
-        try:
-            in_threads(THREADS, hammer)
-        finally:
-            store.close()
-        return admitted
+        return admissions(
+            store, params, mode, THREADS, lambda: range(ATTEMPTS), lambda d: seen.now + round(d.delay * 1e9)
+        )
 
     report(queue, work)
 

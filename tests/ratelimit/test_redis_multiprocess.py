@@ -11,13 +11,15 @@ import multiprocessing
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from sessions.ratelimit._algorithms import GCRA, US, AlgorithmParams, SlidingWindow
 from sessions.ratelimit._redis import RedisStorage
 
-from ._workers import gather, in_threads, report
+from ._workers import admissions, gather, report
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
@@ -35,25 +37,18 @@ def _worker(
         seen.now = time.time_ns()
         return int(seen.now)
 
+    def tick(decision: Any) -> int:
+        return seen.now // 1000 + round(decision.delay * US) if client_clock else 0
+
     def work() -> list[int]:
         store = RedisStorage(url=url, prefix=prefix, shared=False, clock=clock if client_clock else None)
-        admitted: list[int] = []
-        lock = threading.Lock()
-        deadline = time.monotonic() + DURATION
+        deadline = time.monotonic() + DURATION  # one for every thread
 
-        def hammer() -> None:
+        def until_the_deadline() -> Iterator[None]:
             while time.monotonic() < deadline:
-                d = store.apply("shared", params, 1, mode)  # type: ignore[arg-type]
-                if d.allowed:
-                    tick = seen.now // 1000 + round(d.delay * US) if client_clock else 0
-                    with lock:
-                        admitted.append(tick)
+                yield None
 
-        try:
-            in_threads(THREADS, hammer)
-        finally:
-            store.close()
-        return admitted
+        return admissions(store, params, mode, THREADS, until_the_deadline, tick)
 
     report(queue, work)
 
