@@ -27,7 +27,9 @@ Measured per cell:
   bound by one without the limiter having over-admitted.
 * **utilisation** — admissions in the first ``windows x W`` after the first admission, over the most the bound
   allows in that span (fixedwindow: over the aligned windows fully inside it). Target >= 99 %.
-* **lateness** — wake time - reserved slot time, p50 / p99 / max in ms (target p99 <= 2 ms in memory).
+* **lateness** — wake time - reserved slot time, p50 / p99 / max in ms (target p99 <= 2 ms in memory), over
+  every decision but each client's first, which is reported apart ("1st max"): on Redis it opens that client's
+  connection and may load the script, milliseconds that say nothing about waking on time.
 
 Peers (``benchmarks/_peers_ratelimit.py``): throttled-py (its ``timeout=`` blocking mode), limits (no blocking
 API: the quick-start's ``while not hit(): sleep(0.01)`` loop) and pyrate-limiter (``try_acquire(blocking=True)``),
@@ -276,7 +278,9 @@ def run_ours(
     key = f"acc:{tag}"
     if backend == "sqlite":
         tasks = 0
-    records: list[tuple[int, int, str]] = []  # (slot_ns, wake_ns, "thread" | "task")
+    # (slot_ns, wake_ns, "thread" | "task" | "first"): a client's first decision is kept apart for lateness —
+    # on Redis it opens the client's connection (and may load the script), a one-off of milliseconds.
+    records: list[tuple[int, int, str]] = []
     lock = threading.Lock()
     clients = threads + (1 if tasks else 0)
     barrier = threading.Barrier(clients + 1)
@@ -297,7 +301,7 @@ def run_ours(
                 decision = limiter.acquire(key)
                 wake = time.monotonic_ns()
                 slot = slot_of(decision.delay)
-                local.append((slot, wake, "thread"))
+                local.append((slot, wake, "thread" if local else "first"))
                 if slot >= stop[0]:
                     break
         except Exception as exc:  # reported in the results; the other clients go on
@@ -306,11 +310,13 @@ def run_ours(
             records.extend(local)
 
     async def task_client(limiter: AsyncLimiter, local: list[tuple[int, int, str]]) -> None:
+        kind = "first"
         while True:
             decision = await limiter.acquire(key)
             wake = time.monotonic_ns()
             slot = slot_of(decision.delay)
-            local.append((slot, wake, "task"))
+            local.append((slot, wake, kind))
+            kind = "task"
             if slot >= stop[0]:
                 break
 
@@ -342,7 +348,8 @@ def run_ours(
     wakes = [w for _, w, _ in records]
     result = analyse(slots, bound, windows, aligned=True, wakes=wakes)
     result["errors"] = errors
-    result["lateness_ms"] = lateness_ms([(s, w) for s, w, _ in records])
+    result["lateness_ms"] = lateness_ms([(s, w) for s, w, k in records if k != "first"])
+    result["lateness_ms_first"] = lateness_ms([(s, w) for s, w, k in records if k == "first"])
     result["lateness_ms_threads"] = lateness_ms([(s, w) for s, w, k in records if k == "thread"])
     if tasks:
         result["lateness_ms_tasks"] = lateness_ms([(s, w) for s, w, k in records if k == "task"])
@@ -475,6 +482,7 @@ def print_ours(rows: list[dict[str, Any]]) -> list[str]:
     head = (
         f"{'algorithm':<14}{'backend':<8}{'clients':>8}{'admitted':>9}{'max/W':>7}{'bound':>6}{'over':>5}"
         f"{'by wake':>8}{'any W':>6}{'util':>8}{'late p50':>9}{'p99':>7}{'max':>7}{'task p99':>9}{'floor p99':>10}"
+        f"{'1st max':>8}"
     )
     print(head)
     print("-" * len(head))
@@ -490,6 +498,7 @@ def print_ours(rows: list[dict[str, Any]]) -> list[str]:
             f"{r['bound']:>6}{r['overshoot']:>5}{r.get('max_by_wake', '-'):>8}{r['max_any_window']:>6}"
             f"{_pct(r['utilisation']):>8}{late.get('p50', 0):>9.3f}{late.get('p99', 0):>7.3f}"
             f"{late.get('max', 0):>7.2f}{task_p99:>9}{floor.get('p99', 0):>10.3f}"
+            f"{r.get('lateness_ms_first', {}).get('max', 0):>8.2f}"
         )
         name = f"{r['algorithm']}/{r['backend']}"
         if r.get("errors"):
@@ -589,6 +598,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         "   floor p99: a bare 5 ms time.sleep loop in its own thread during the same cell (the machine's lateness)"
     )
+    print("   1st max: each client's first decision, left out of lateness (Redis: it opens the connection)")
     missed = print_ours(ours)
     if peers:
         print(
