@@ -22,7 +22,7 @@ class CaptureMissing(LookupError):
 @lru_cache(maxsize=256)
 def compile_jsonpath(expr: str) -> Any:
     """Parse a JSONPath (jsonpath-ng's extended syntax: filters, `len`, arithmetic)."""
-    from jsonpath_ng.ext import parse
+    from jsonpath_ng.ext.parser import parse
 
     return parse(expr)
 

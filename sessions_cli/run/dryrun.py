@@ -63,7 +63,7 @@ def _plan_step(step: Step, recipe: Recipe, context: dict[str, Any], emit: Emit) 
     return count, 0
 
 
-def dry_run(recipe: Recipe, write: Callable[[str], None]) -> DryRunResult:
+def dry_run(recipe: Recipe, write: Callable[[str], object]) -> DryRunResult:
     """Print every planned request as a JSON line through `write`."""
     from sessions_cli.run.runner import render_session
 

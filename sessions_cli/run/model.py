@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from sessions_cli.run.source import RecipeSource
 
@@ -25,7 +25,8 @@ __all__ = [
     "Step",
 ]
 
-CAPTURE_KINDS = ("jsonpath", "header", "status", "regex", "python")
+CaptureKind = Literal["jsonpath", "header", "status", "regex", "python"]
+CAPTURE_KINDS: tuple[CaptureKind, ...] = get_args(CaptureKind)
 CHECK_OPS = (
     "equals",
     "not_equals",
@@ -50,7 +51,7 @@ class Capture:
     """`capture: {name: {jsonpath|header|status|regex|python: …}}` — one value taken from a response."""
 
     name: str
-    kind: Literal["jsonpath", "header", "status", "regex", "python"]
+    kind: CaptureKind
     expr: str
     path: str
     group: int | str = 1

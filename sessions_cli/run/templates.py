@@ -46,7 +46,7 @@ class Placeholder(str):
     def __getattr__(self, name: str) -> Placeholder:
         return Placeholder(f"{self[1:-1]}.{name}")
 
-    def __getitem__(self, key: Any) -> Placeholder:  # type: ignore[override]
+    def __getitem__(self, key: Any) -> Placeholder:
         return Placeholder(f"{self[1:-1]}[{key!r}]")
 
 
