@@ -282,7 +282,7 @@ class RedisStorage:
                 return self._backend.execute_packed(packed, "EVALSHA", compiled.script.sha, *args)
             except redis.exceptions.NoScriptError:
                 client: Any = self._backend.client  # execute_command is untyped in redis-py
-                return client.execute_command("EVAL", compiled.script.source, *args)
+                return client.execute_command("EVAL", *self._eval_args(compiled, keys, argv))
         except Exception as exc:
             raise self._wrap(exc) from exc
 
@@ -297,9 +297,15 @@ class RedisStorage:
                 return await self._backend.aexecute_packed(packed, "EVALSHA", compiled.script.sha, *args)
             except redis.exceptions.NoScriptError:
                 client: Any = self._backend.aclient
-                return await client.execute_command("EVAL", compiled.script.source, *args)
+                return await client.execute_command("EVAL", *self._eval_args(compiled, keys, argv))
         except Exception as exc:
             raise self._wrap(exc) from exc
+
+    def _eval_args(self, compiled: _Compiled, keys: list[str], argv: list[str]) -> tuple[Any, ...]:
+        """EVAL's arguments for a decision whose EVALSHA met NOSCRIPT, with a fresh clock reading: the one
+        taken before the failed round trip is that round trip old, and a client-clock decision stamped with
+        it would record its admission early (its entry would expire early)."""
+        return (compiled.script.source, len(keys), *keys, self._now(), *argv[1:], *compiled.params)
 
     def _wrap(self, exc: Exception) -> Exception:
         """Translate driver errors at this one boundary; leave ours and programming errors alone."""

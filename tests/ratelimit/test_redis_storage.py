@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -132,6 +132,44 @@ async def test_script_cache_flushed_mid_run_async(temporary_redis: TemporaryRedi
     client.script_flush()
     assert (await store.aapply("k", params)).allowed
     assert not (await store.aapply("k", params)).allowed
+    await store.aclose()
+    client.close()
+
+
+def _stepping_clock() -> tuple[Callable[[], int], list[int]]:
+    """A client clock returning the next of three readings: 0 s, 10 s, 14 s (in ns since some epoch)."""
+    readings = [10**18 + seconds * 10**9 for seconds in (0, 10, 14)]
+    return (lambda: readings.pop(0)), readings
+
+
+def test_script_flush_retry_reads_the_client_clock_again(temporary_redis: TemporaryRedisServer) -> None:
+    """The EVAL after NOSCRIPT is a second round trip: its decision is stamped with a reading taken for
+    it, not the one the failed EVALSHA carried (stale by that round trip: the admission would be recorded,
+    and expire, early)."""
+    clock, readings = _stepping_clock()
+    store = RedisStorage(url=temporary_redis.url, prefix="flushclock", shared=False, clock=clock)
+    client = redis.Redis.from_url(temporary_redis.url)
+    params = SlidingWindow(limit=1, window=5)
+    client.script_flush()
+    assert store.apply("k", params).allowed  # EVALSHA read 0 s, NOSCRIPT; EVAL reads 10 s
+    # 14 s: 4 s after the admission at 10 s (admitted if it had been stamped 0 s)
+    assert not store.apply("k", params).allowed
+    assert readings == []
+    store.close()
+    client.close()
+
+
+async def test_script_flush_retry_reads_the_client_clock_again_async(
+    temporary_redis: TemporaryRedisServer,
+) -> None:
+    clock, readings = _stepping_clock()
+    store = RedisStorage(url=temporary_redis.url, prefix="aflushclock", shared=False, clock=clock)
+    client = redis.Redis.from_url(temporary_redis.url)
+    params = SlidingWindow(limit=1, window=5)
+    client.script_flush()
+    assert (await store.aapply("k", params)).allowed
+    assert not (await store.aapply("k", params)).allowed
+    assert readings == []
     await store.aclose()
     client.close()
 
