@@ -415,9 +415,9 @@ class Engine:
                 set_cookie = "Set-Cookie" in resp.headers
                 response = Response.from_parts(
                     resp.status,
-                    list(resp.raw_headers),
+                    resp.raw_headers,
                     content,
-                    request=call.build_request,
+                    request=call,
                     elapsed=time.perf_counter() - started,
                 )
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:

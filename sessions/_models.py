@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +13,7 @@ from httpx._content import ByteStream  # the stream type httpx itself uses for i
 
 __all__ = ["Call", "ErrorResult", "RequestSpec", "Response"]
 
-RawHeaders = list[tuple[bytes, bytes]]
+RawHeaders = Sequence[tuple[bytes, bytes]]
 _EMPTY_ELAPSED = datetime.timedelta(0)
 
 
@@ -41,9 +41,19 @@ class Response(httpx.Response):
     cache_key: str | None = None
 
     _raw_headers: RawHeaders | None
+    _elapsed_seconds: float
     #: Set by the fast path when the response carries Set-Cookie (the session's jar must see it).
     _set_cookie: bool = False
-    _request_factory: Callable[[], httpx.Request] | None
+    _request_factory: Callable[[], httpx.Request] | None = None
+    _call_parts: tuple[str, str, bytes | None]  # (method, URL, body) of the `Call`: see `from_parts`
+    _call_headers: httpx.Headers
+    _call_extensions: dict[str, Any]
+
+    # Fast-path responses leave these out of the instance (see `from_parts`); httpx's own __init__ sets them.
+    next_request: httpx.Request | None = None
+    is_closed: bool = True
+    is_stream_consumed: bool = True
+    default_encoding: str | Callable[[bytes], str] = "utf-8"
 
     @classmethod
     def from_parts(
@@ -52,35 +62,74 @@ class Response(httpx.Response):
         raw_headers: RawHeaders,
         content: bytes,
         *,
-        request: httpx.Request | Callable[[], httpx.Request] | None = None,
+        request: httpx.Request | Call | Callable[[], httpx.Request] | None = None,
         elapsed: datetime.timedelta | float = _EMPTY_ELAPSED,
         extensions: dict[str, Any] | None = None,
     ) -> Response:
-        """Build a fully read response cheaply (no header parsing, no request unless asked)."""
+        """Build a fully read response cheaply (no header parsing, no request unless asked).
+
+        A batch keeps every response until it returns, so each container made here is traversed by
+        every garbage collection until then: ``extensions``, ``history`` and ``stream`` are made on
+        first access, and ``raw_headers`` is kept as given (aiohttp's tuple), not copied. ``request`` may
+        be the `Call`, whose ``httpx.Request`` is then built on first access (no bound method kept).
+        """
         self = cls.__new__(cls)
-        attrs = self.__dict__
-        attrs["status_code"] = status_code
-        attrs["_raw_headers"] = raw_headers
+        # Plain attribute stores, not `__dict__[...]`: CPython keeps the values inline in the object until
+        # something asks for `__dict__` (the lazy properties below do, on first use), so a response waiting
+        # in a batch's results is one object for the garbage collector to traverse, not two.
+        self.status_code = status_code
+        self._raw_headers = raw_headers
         if isinstance(request, httpx.Request) or request is None:
-            attrs["_request"] = request
-            attrs["_request_factory"] = None
+            self._request = request
+        elif isinstance(request, Call):
+            # The call's parts, not the call: it holds its parsed URL, one more object per kept response.
+            self._request = None
+            self._call_parts = (request.method, request.url_str, request.content)
+            self._call_headers = request.headers
+            self._call_extensions = request.extensions
         else:
-            attrs["_request"] = None
-            attrs["_request_factory"] = request
-        attrs["next_request"] = None
-        attrs["extensions"] = {} if extensions is None else extensions
-        attrs["history"] = []
-        attrs["is_closed"] = True
-        attrs["is_stream_consumed"] = True
-        attrs["default_encoding"] = "utf-8"
-        attrs["stream"] = ByteStream(content)
-        attrs["_content"] = content
-        attrs["_num_bytes_downloaded"] = len(content)
+            self._request = None
+            self._request_factory = request
+        if extensions is not None:
+            self.extensions = extensions
+        self._content = content
+        self._num_bytes_downloaded = len(content)
         if isinstance(elapsed, float):
-            attrs["_elapsed_seconds"] = elapsed  # the timedelta is made on first access (~0.4 us saved)
+            self._elapsed_seconds = elapsed  # the timedelta is made on first access (~0.4 us saved)
         else:
-            attrs["_elapsed"] = elapsed
+            self._elapsed = elapsed
         return self
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        """httpx's response extensions (made on first access on fast-path responses)."""
+        return self.__dict__.setdefault("extensions", {})  # type: ignore[no-any-return]
+
+    @extensions.setter
+    def extensions(self, value: dict[str, Any]) -> None:
+        self.__dict__["extensions"] = value
+
+    @property
+    def history(self) -> list[httpx.Response]:
+        """The redirect responses that led here, oldest first (made on first access on the fast path)."""
+        return self.__dict__.setdefault("history", [])  # type: ignore[no-any-return]
+
+    @history.setter
+    def history(self, value: list[httpx.Response]) -> None:
+        self.__dict__["history"] = value
+
+    @property
+    def stream(self) -> Any:
+        """The body stream; on the fast path, an in-memory stream of the content (made on first access)."""
+        attrs = self.__dict__
+        stream = attrs.get("stream")
+        if stream is None:
+            stream = attrs["stream"] = ByteStream(attrs["_content"])
+        return stream
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        self.__dict__["stream"] = value
 
     @property
     def elapsed(self) -> datetime.timedelta:
@@ -120,11 +169,17 @@ class Response(httpx.Response):
         attrs = self.__dict__
         request = attrs.get("_request")
         if request is None:
-            factory = attrs.get("_request_factory")
-            if factory is None:
-                raise RuntimeError("The request instance has not been set on this response.")
-            request = attrs["_request"] = factory()
-        return request  # type: ignore[no-any-return]
+            parts = attrs.get("_call_parts")
+            if parts is not None:
+                method, url, content = parts
+                request = _request(method, url, attrs["_call_headers"], content, attrs["_call_extensions"])
+            else:
+                factory = attrs.get("_request_factory")
+                if factory is None:
+                    raise RuntimeError("The request instance has not been set on this response.")
+                request = factory()
+            attrs["_request"] = request
+        return request
 
     @request.setter
     def request(self, value: httpx.Request) -> None:
@@ -203,9 +258,7 @@ class Call:
     def build_request(self) -> httpx.Request:
         """The equivalent `httpx.Request` (built once)."""
         if self._request is None:
-            self._request = httpx.Request(
-                self.method, self.url, headers=self.headers, content=self.content, extensions=self.extensions
-            )
+            self._request = _request(self.method, self.url, self.headers, self.content, self.extensions)
         return self._request
 
     def with_headers(self, updates: Mapping[str, str]) -> Call:
@@ -299,3 +352,14 @@ class ErrorResult:
 
     def __repr__(self) -> str:
         return f"<ErrorResult #{self.index} {self.method} {self.url}: {self.exception!r}>"
+
+
+def _request(
+    method: str,
+    url: httpx.URL | str,
+    headers: httpx.Headers,
+    content: bytes | None,
+    extensions: dict[str, Any],
+) -> httpx.Request:
+    """The `httpx.Request` of a call (`Call.build_request`, and a fast-path response's `.request`)."""
+    return httpx.Request(method, url, headers=headers, content=content, extensions=extensions)

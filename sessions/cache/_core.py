@@ -200,7 +200,7 @@ class CacheCore:
         if content is None:
             return leader  # unread stream: nothing to copy; followers share it (documented)
         response = Response.from_parts(
-            leader.status_code, list(leader.headers.raw), content, request=plan.call.build_request
+            leader.status_code, list(leader.headers.raw), content, request=plan.call
         )
         for name in ("from_cache", "created_at", "expires", "is_expired", "revalidated", "cache_key"):
             if name in leader.__dict__:
@@ -210,7 +210,7 @@ class CacheCore:
 
     def gateway_timeout(self, plan: Plan) -> Response:
         """The answer to only-if-cached when nothing is stored (RFC 9111 §5.2.1.7)."""
-        return Response.from_parts(504, [(b"content-length", b"0")], b"", request=plan.call.build_request)
+        return Response.from_parts(504, [(b"content-length", b"0")], b"", request=plan.call)
 
     def _annotate(
         self, response: Response, entry: CachedEntry, *, from_cache: bool, revalidated: bool

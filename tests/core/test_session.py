@@ -38,6 +38,46 @@ def test_get_returns_our_response_with_httpx_api(session: Session, httpbin: Loca
     assert response.elapsed.total_seconds() > 0
 
 
+def test_fast_path_response_parts_are_made_on_first_use_and_kept(
+    session: Session, httpbin: LocalHttpbin
+) -> None:
+    """`history`, `extensions` and `stream` are made on first access, then behave as httpx's attributes."""
+    response = session.requests([f"{httpbin.url}/bytes/64"], progress=False)[0]
+    assert isinstance(response, Response)
+    assert response.history == []
+    assert response.extensions == {}
+    assert response.next_request is None
+    response.history.append(response)  # a list of its own, kept: not a fresh one per access
+    response.extensions["mine"] = 1
+    assert response.history == [response]
+    assert response.extensions == {"mine": 1}
+    assert b"".join(response.stream) == response.content
+    assert len(response.content) == 64
+    assert response.is_closed
+    assert response.is_stream_consumed
+    assert response.request.method == "GET"
+    assert response.request.url == httpx.URL(f"{httpbin.url}/bytes/64")
+    assert response.headers["content-length"] == "64"
+
+
+def test_a_batch_result_is_one_object_for_the_garbage_collector(
+    session: Session, httpbin: LocalHttpbin
+) -> None:
+    """A batch holds every response until it returns, and every collection traverses them all: a fast-path
+    response keeps its values inline (no `__dict__`), makes no list/dict/stream up front and does not keep
+    its `Call` (nor the call's parsed URL), so the only containers it refers to are shared ones."""
+    import gc
+
+    results = session.requests([f"{httpbin.url}/get"] * 20, concurrency=4, progress=False)
+    # A collection untracks tuples of atomic values (the call's parts, each raw header); the tuple of
+    # header tuples only on the next one, once its items are untracked.
+    gc.collect()
+    gc.collect()
+    shared = {id(o) for o in gc.get_referents(results[0])} & {id(o) for o in gc.get_referents(results[1])}
+    own = [o for r in results for o in gc.get_referents(r) if gc.is_tracked(o) and id(o) not in shared]
+    assert own == []
+
+
 def test_session_headers_params_and_base_url_pass_through(httpbin: LocalHttpbin) -> None:
     with Session(base_url=httpbin.url, headers={"X-Team": "sessions"}, params={"p": "1"}) as s:
         body = s.get("/get", headers={"X-Call": "yes"}, params={"q": "2"}).json()
