@@ -185,6 +185,17 @@ class Response(httpx.Response):
     def request(self, value: httpx.Request) -> None:
         self.__dict__["_request"] = value
 
+    def raise_for_status(self) -> Response:
+        """As httpx's: this response for 1xx/2xx, else `httpx.HTTPStatusError` (with the request built first:
+        httpx's method reads the request attribute directly, which a fast-path response fills on demand)."""
+        attrs = self.__dict__
+        if attrs.get("_request") is None and (
+            "_call_parts" in attrs or attrs.get("_request_factory") is not None
+        ):
+            attrs["_request"] = self.request
+        super().raise_for_status()
+        return self
+
     @property
     def ok(self) -> bool:
         """True unless the status is 4xx/5xx (as `requests.Response.ok`; the seed's callbacks use it)."""
