@@ -80,7 +80,9 @@ def _client_session(connector: Any, headers: Any) -> aiohttp.ClientSession:
         auto_decompress=True,
         raise_for_status=False,
         trust_env=False,  # proxies from the environment become httpx mounts (httpx path)
-        skip_auto_headers=("User-Agent",),
+        # httpx sends no User-Agent but the session's, and no Content-Type for a raw body (aiohttp would add
+        # application/octet-stream); bodies httpx encodes (json=, data=) carry their Content-Type explicitly.
+        skip_auto_headers=("User-Agent", "Content-Type"),
     )
 
 

@@ -93,7 +93,6 @@ class Response(httpx.Response):
         if extensions is not None:
             self.extensions = extensions
         self._content = content
-        self._num_bytes_downloaded = len(content)
         if isinstance(elapsed, float):
             self._elapsed_seconds = elapsed  # the timedelta is made on first access (~0.4 us saved)
         else:
@@ -130,6 +129,20 @@ class Response(httpx.Response):
     @stream.setter
     def stream(self, value: Any) -> None:
         self.__dict__["stream"] = value
+
+    @property
+    def num_bytes_downloaded(self) -> int:
+        """Body bytes read off the wire, as httpx counts them: before decompression (on the fast path that
+        length is known from Content-Length; a compressed chunked body counts as its decoded length)."""
+        attrs = self.__dict__
+        count = attrs.get("_num_bytes_downloaded")
+        if count is None:
+            content = attrs["_content"]
+            headers = self.headers
+            length = headers.get("content-length", "")
+            compressed = content and "content-encoding" in headers and length.isdigit()
+            count = int(length) if compressed else len(content)
+        return count
 
     @property
     def elapsed(self) -> datetime.timedelta:
