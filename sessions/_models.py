@@ -81,6 +81,8 @@ class Response(httpx.Response):
         self._raw_headers = raw_headers
         if isinstance(request, httpx.Request) or request is None:
             self._request = request
+        elif isinstance(request, Call) and request._request is not None:
+            self._request = request._request  # a call made from a request (send(), cookies=…) keeps it
         elif isinstance(request, Call):
             # The call's parts, not the call: it holds its parsed URL, one more object per kept response.
             self._request = None
@@ -123,7 +125,10 @@ class Response(httpx.Response):
         attrs = self.__dict__
         stream = attrs.get("stream")
         if stream is None:
-            stream = attrs["stream"] = ByteStream(attrs["_content"])
+            content = attrs.get("_content")
+            if content is None:
+                raise AttributeError("this response has neither a stream nor a body")
+            stream = attrs["stream"] = ByteStream(content)
         return stream
 
     @stream.setter

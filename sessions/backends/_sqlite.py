@@ -177,7 +177,8 @@ def _enable_wal(conn: sqlite3.Connection) -> None:
                 conn.execute("PRAGMA journal_mode = WAL").fetchone()
             return
         except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+            # The primary code: SQLITE_BUSY_RECOVERY and _SNAPSHOT are busy replies too.
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
                 raise
         time.sleep(pause)
         pause = min(pause * 2, 0.05)

@@ -370,3 +370,26 @@ class TestAsync:
                 return (await s.get(url)).from_cache
 
             assert await asyncio.gather(disabled(), enabled()) == [False, True]
+
+
+def test_answers_built_for_a_call_keep_its_own_request(backend_options: dict[str, Any]) -> None:
+    """A call made from a request (`send(request)`) keeps that request: a 504 for only-if-cached answers
+    with it, body included (rebuilding one from the call's URL and headers would lose the body)."""
+    with CachedSession(allowable_methods=("GET", "POST"), **backend_options) as s:
+        request = s.build_request("POST", "http://127.0.0.1:9/never-sent", content=b"hello")
+        response = s.send(request, only_if_cached=True)
+    assert response.status_code == 504
+    assert response.request is request
+    assert response.request.content == b"hello"
+
+
+async def test_single_flight_followers_keep_their_request_body(
+    backend_options: dict[str, Any], origin: tuple[Origin, str]
+) -> None:
+    handler, url = origin
+    handler.delay = 0.3
+    async with AsyncCachedSession(allowable_methods=("GET", "POST"), **backend_options) as s:
+        # cookies= sends each call through httpx's own path, whose calls carry their request
+        results = await asyncio.gather(*(s.post(url, content=b"hello", cookies={"c": "d"}) for _ in range(3)))
+    assert handler.hits == 1
+    assert [r.request.content for r in results] == [b"hello"] * 3
