@@ -285,7 +285,7 @@ class _SessionCore:
         history: list[Response] | None = None  # made on the first redirect (most requests have none)
         # No mixin hooks the attempt: a fast-path attempt goes straight to the engine, one coroutine
         # fewer per request (the batch engine's hot path).
-        plain_wire = type(self)._asend_wire in _PLAIN_ASYNC_WIRES
+        plain_wire = type(self)._asend_wire in _PLAIN_ASYNC_WIRES and "_asend_wire" not in self.__dict__
         attempts = 0
         while True:
             attempts += 1

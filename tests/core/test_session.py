@@ -7,6 +7,7 @@ import multiprocessing
 import ssl
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -441,3 +442,19 @@ def test_a_forked_child_can_use_a_session_whose_lock_another_thread_held() -> No
         assert queue.get(timeout=30) == 200
         child.join(timeout=30)
         assert child.exitcode == 0
+
+
+async def test_an_attempt_hook_patched_on_the_instance_is_still_called(httpbin: LocalHttpbin) -> None:
+    """The dispatch loop skips the plain attempt hook for speed, but never one a test or user replaced."""
+    url = f"{httpbin.url}/get"
+    seen: list[str] = []
+    async with AsyncSession() as s:
+        original = s._asend_wire
+
+        async def spy(call: Any) -> Any:
+            seen.append(call.url_str)
+            return await original(call)
+
+        s._asend_wire = spy  # type: ignore[method-assign]
+        assert (await s.get(url)).status_code == 200
+    assert seen == [url]
