@@ -57,6 +57,11 @@ def _httpx_error(exc: BaseException, request: httpx.Request | None) -> Exception
         exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | aiohttp.ClientResponseError
     ):
         return httpx.RemoteProtocolError(message, request=request)
+    if isinstance(exc, aiohttp.NonHttpUrlClientError):  # not an InvalidURL in every aiohttp release
+        scheme = str(exc).partition(":")[0]
+        return httpx.UnsupportedProtocol(
+            f"Request URL has an unsupported protocol '{scheme}://'.", request=request
+        )
     if isinstance(exc, aiohttp.InvalidURL):
         return httpx.UnsupportedProtocol(f"invalid URL {exc}", request=request)
     return httpx.NetworkError(message, request=request)
