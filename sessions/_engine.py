@@ -76,6 +76,26 @@ def map_aiohttp_errors(request: httpx.Request | None = None) -> Iterator[None]:
         raise _httpx_error(exc, request) from exc
 
 
+# Headers aiohttp adds on its own when a request lacks them (`ClientRequest.DEFAULT_HEADERS`, its User-Agent),
+# as (httpx's lower-case raw name, the name to skip).
+_AIOHTTP_AUTO_HEADERS = (
+    (b"accept", "Accept"),
+    (b"accept-encoding", "Accept-Encoding"),
+    (b"user-agent", "User-Agent"),
+)
+
+
+def _auto_headers_to_skip(items: list[tuple[bytes, bytes, bytes]], has_body: bool) -> tuple[str, ...] | None:
+    """What aiohttp must not add to a request with these headers (httpx's raw list), so that the wire carries
+    exactly the headers httpx would send: none of aiohttp's defaults, and no Content-Type of its own
+    (application/octet-stream) on a raw body. None when there is nothing to skip: aiohttp's fast path."""
+    present = {lower for _, lower, _ in items}
+    skip = [name for lower, name in _AIOHTTP_AUTO_HEADERS if lower not in present]
+    if has_body and b"content-type" not in present:
+        skip.append("Content-Type")
+    return tuple(skip) or None
+
+
 def _client_session(connector: Any, headers: Any) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
         connector=connector,
@@ -85,9 +105,8 @@ def _client_session(connector: Any, headers: Any) -> aiohttp.ClientSession:
         auto_decompress=True,
         raise_for_status=False,
         trust_env=False,  # proxies from the environment become httpx mounts (httpx path)
-        # httpx sends no User-Agent but the session's, and no Content-Type for a raw body (aiohttp would add
-        # application/octet-stream); bodies httpx encodes (json=, data=) carry their Content-Type explicitly.
-        skip_auto_headers=("User-Agent", "Content-Type"),
+        # No skip_auto_headers here: set on the session, aiohttp builds a CIMultiDict of them per request;
+        # `_auto_headers_to_skip` passes them per request, only when one is needed.
     )
 
 
@@ -326,6 +345,7 @@ class Engine:
         self._defaulted: aiohttp.ClientSession | None = None
         self._default_items: list[tuple[bytes, bytes, bytes]] | None = None
         self._last_plain: httpx.Headers | None = None  # the headers of the last call sent without defaults
+        self._default_skip: tuple[str, ...] | None = None  # `_auto_headers_to_skip` of the defaults
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timeouts: dict[tuple[float | None, ...] | None, _TimeoutPlan] = {}
         self._closed = False
@@ -362,14 +382,16 @@ class Engine:
         self._loop = loop
         return self._session
 
-    def _client_for(self, headers: httpx.Headers) -> tuple[aiohttp.ClientSession, Any]:
-        """The pool view and the `headers=` argument for a fast-path call."""
+    def _client_for(
+        self, headers: httpx.Headers, has_body: bool
+    ) -> tuple[aiohttp.ClientSession, Any, tuple[str, ...] | None]:
+        """The pool view, the `headers=` argument and the `skip_auto_headers=` for a fast-path call."""
         plain = self.client()
         # Compare httpx's internal (raw, lower, value) list: C-level equality, no list built per call.
         items: list[tuple[bytes, bytes, bytes]] = headers._list
         defaulted = self._defaulted
         if defaulted is not None and items == self._default_items:
-            return defaulted, None
+            return defaulted, None, _auto_headers_to_skip(items, True) if has_body else self._default_skip
         if defaulted is None:
             self._defaulted = defaulted = _client_session(plain.connector, headers.multi_items())
         elif headers is self._last_plain:
@@ -380,9 +402,10 @@ class Engine:
             defaulted.headers.extend(headers.multi_items())
         else:
             self._last_plain = headers
-            return plain, headers.multi_items()
+            return plain, headers.multi_items(), _auto_headers_to_skip(items, has_body)
         self._default_items = list(items)
-        return defaulted, None
+        self._default_skip = _auto_headers_to_skip(items, False)
+        return defaulted, None, _auto_headers_to_skip(items, True) if has_body else self._default_skip
 
     def timeout_plan(self, timeout: httpx.Timeout | None) -> _TimeoutPlan:
         """The fast path's plan for an httpx timeout (memoised by value)."""
@@ -399,11 +422,11 @@ class Engine:
         """Send `call` over the fast path and return the fully read response."""
         started = time.perf_counter()
         url = call.yurl
-        client, headers = self._client_for(call.headers)
+        body: Any = call.content
+        client, headers, skip = self._client_for(call.headers, body is not None)
         plan = self.timeout_plan(call.timeout)
         watch = self._watchdog.watch(plan.read, plan.queue_limit) if plan.watched else None
         token = _CURRENT_WATCH.set(watch)
-        body: Any = call.content
         if watch is not None and body is not None and len(body) > _WATCHED_UPLOAD:
             body = _upload(body, watch)
         try:
@@ -411,6 +434,7 @@ class Engine:
                 call.method,
                 url,
                 headers=headers,
+                skip_auto_headers=skip,
                 data=body,
                 allow_redirects=False,
                 timeout=plan.client_timeout,
@@ -461,6 +485,7 @@ class Engine:
                 request.method,
                 url,
                 headers=request.headers.multi_items(),
+                skip_auto_headers=_auto_headers_to_skip(request.headers._list, bool(body)),
                 data=body or None,
                 allow_redirects=False,
                 auto_decompress=False,  # httpx decodes Content-Encoding itself on this path

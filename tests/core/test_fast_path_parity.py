@@ -94,3 +94,26 @@ def test_fast_path_reads_as_httpx(
         first = got.history[0] if got.history else got  # later redirect hops go through httpx's own send()
         assert first.__dict__.get("_call_parts") is not None, "not the fast path: nothing compared"
         assert _view(got) == expected
+
+
+@pytest.mark.parametrize(
+    "removed", [(), ("accept",), ("user-agent",), ("accept", "accept-encoding", "user-agent")], ids=str
+)
+@pytest.mark.parametrize(
+    "kwargs", [{}, {"headers": {"X-Extra": "1"}}, {"content": b"raw"}, {"json": {"a": 1}}], ids=str
+)
+def test_the_wire_carries_the_headers_httpx_sends(
+    server: LocalHttpbin, removed: tuple[str, ...], kwargs: dict[str, Any]
+) -> None:
+    """aiohttp adds Accept, Accept-Encoding, User-Agent and a body's Content-Type when a request lacks them;
+    httpx does not, and neither may the fast path (the server echoes what it received)."""
+    url = f"{server.url}/anything"
+    with httpx.Client() as reference, Session() as session:
+        for name in removed:
+            del reference.headers[name]
+            del session.headers[name]
+        method = "POST" if "content" in kwargs or "json" in kwargs else "GET"
+        expected = reference.request(method, url, **kwargs).json()["headers"]
+        got = session.request(method, url, **kwargs)
+        assert got.__dict__.get("_call_parts") is not None, "not the fast path: nothing compared"
+        assert got.json()["headers"] == expected
