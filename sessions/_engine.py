@@ -85,15 +85,30 @@ _AIOHTTP_AUTO_HEADERS = (
 )
 
 
-def _auto_headers_to_skip(items: list[tuple[bytes, bytes, bytes]], has_body: bool) -> tuple[str, ...] | None:
+# Methods aiohttp gives a Content-Type (application/octet-stream) even without a body.
+_TYPED_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def _auto_headers_to_skip(items: list[tuple[bytes, bytes, bytes]], typed: bool) -> tuple[str, ...] | None:
     """What aiohttp must not add to a request with these headers (httpx's raw list), so that the wire carries
-    exactly the headers httpx would send: none of aiohttp's defaults, and no Content-Type of its own
-    (application/octet-stream) on a raw body. None when there is nothing to skip: aiohttp's fast path."""
+    the headers httpx would send: none of aiohttp's defaults, and no Content-Type of its own
+    (application/octet-stream) when ``typed`` (a body, or a method in `_TYPED_METHODS`). None when there is
+    nothing to skip: aiohttp's fast path."""
     present = {lower for _, lower, _ in items}
     skip = [name for lower, name in _AIOHTTP_AUTO_HEADERS if lower not in present]
-    if has_body and b"content-type" not in present:
+    if typed and b"content-type" not in present:
         skip.append("Content-Type")
     return tuple(skip) or None
+
+
+def _sendable_headers(headers: httpx.Headers) -> list[tuple[str, str]]:
+    """The request's headers for aiohttp, whose body here is always whole bytes: without httpx's
+    ``Transfer-Encoding: chunked`` (from a generator body), aiohttp then sends a Content-Length instead of
+    both (which servers reject)."""
+    items = headers.multi_items()
+    if "transfer-encoding" in headers:
+        items = [(k, v) for k, v in items if k.lower() != "transfer-encoding"]
+    return items
 
 
 def _client_session(connector: Any, headers: Any) -> aiohttp.ClientSession:
@@ -383,7 +398,7 @@ class Engine:
         return self._session
 
     def _client_for(
-        self, headers: httpx.Headers, has_body: bool
+        self, headers: httpx.Headers, typed: bool
     ) -> tuple[aiohttp.ClientSession, Any, tuple[str, ...] | None]:
         """The pool view, the `headers=` argument and the `skip_auto_headers=` for a fast-path call."""
         plain = self.client()
@@ -391,7 +406,7 @@ class Engine:
         items: list[tuple[bytes, bytes, bytes]] = headers._list
         defaulted = self._defaulted
         if defaulted is not None and items == self._default_items:
-            return defaulted, None, _auto_headers_to_skip(items, True) if has_body else self._default_skip
+            return defaulted, None, _auto_headers_to_skip(items, True) if typed else self._default_skip
         if defaulted is None:
             self._defaulted = defaulted = _client_session(plain.connector, headers.multi_items())
         elif headers is self._last_plain:
@@ -402,10 +417,10 @@ class Engine:
             defaulted.headers.extend(headers.multi_items())
         else:
             self._last_plain = headers
-            return plain, headers.multi_items(), _auto_headers_to_skip(items, has_body)
+            return plain, headers.multi_items(), _auto_headers_to_skip(items, typed)
         self._default_items = list(items)
         self._default_skip = _auto_headers_to_skip(items, False)
-        return defaulted, None, _auto_headers_to_skip(items, True) if has_body else self._default_skip
+        return defaulted, None, _auto_headers_to_skip(items, True) if typed else self._default_skip
 
     def timeout_plan(self, timeout: httpx.Timeout | None) -> _TimeoutPlan:
         """The fast path's plan for an httpx timeout (memoised by value)."""
@@ -423,7 +438,9 @@ class Engine:
         started = time.perf_counter()
         url = call.yurl
         body: Any = call.content
-        client, headers, skip = self._client_for(call.headers, body is not None)
+        client, headers, skip = self._client_for(
+            call.headers, body is not None or call.method in _TYPED_METHODS
+        )
         plan = self.timeout_plan(call.timeout)
         watch = self._watchdog.watch(plan.read, plan.queue_limit) if plan.watched else None
         token = _CURRENT_WATCH.set(watch)
@@ -484,8 +501,10 @@ class Engine:
             return await self.client().request(
                 request.method,
                 url,
-                headers=request.headers.multi_items(),
-                skip_auto_headers=_auto_headers_to_skip(request.headers._list, bool(body)),
+                headers=_sendable_headers(request.headers),
+                skip_auto_headers=_auto_headers_to_skip(
+                    request.headers._list, bool(body) or request.method in _TYPED_METHODS
+                ),
                 data=body or None,
                 allow_redirects=False,
                 auto_decompress=False,  # httpx decodes Content-Encoding itself on this path

@@ -212,8 +212,7 @@ class _SessionCore:
                 kwargs.get("content"), kwargs.get("data"), None, kwargs.get("json")
             )
             content = b"".join(stream)  # type: ignore[arg-type]
-            merged_headers = httpx.Headers(merged_headers)
-            merged_headers.update(body_headers)
+            merged_headers = _with_body_headers(merged_headers, body_headers, len(content))
         return Call(
             method, url_str, merged_headers, content, timeout, follow_redirects, False, extensions, options
         )
@@ -644,3 +643,16 @@ def _no_cookies(jar: Any) -> bool:
 
 #: The attempt hooks that only send (see `_SessionCore._adispatch`).
 _PLAIN_ASYNC_WIRES = frozenset({Session._asend_wire, AsyncSession._asend_wire})
+
+
+def _with_body_headers(headers: httpx.Headers, body_headers: dict[str, str], length: int) -> httpx.Headers:
+    """``headers`` plus what httpx's encoder says the body needs, merged as `httpx.Request` does (a header the
+    caller set wins). The fast path has joined the body into bytes, so a generator's
+    ``Transfer-Encoding: chunked`` becomes the Content-Length it now has."""
+    merged = httpx.Headers(headers)
+    for name, value in body_headers.items():
+        if name.lower() == "transfer-encoding":
+            merged.setdefault("Content-Length", str(length))
+        else:
+            merged.setdefault(name, value)
+    return merged

@@ -117,3 +117,49 @@ def test_the_wire_carries_the_headers_httpx_sends(
         got = session.request(method, url, **kwargs)
         assert got.__dict__.get("_call_parts") is not None, "not the fast path: nothing compared"
         assert got.json()["headers"] == expected
+
+
+def _chunks() -> Iterator[bytes]:
+    yield b"one,"
+    yield b"two"
+
+
+BODIES: list[tuple[str, dict[str, Any]]] = [
+    ("POST", {}),
+    ("PUT", {}),
+    ("PATCH", {}),
+    ("POST", {"content": b""}),
+    ("POST", {"json": {"a": 1}, "headers": {"Content-Type": "text/plain"}}),
+    ("POST", {"data": {"k": "v"}}),
+]
+
+
+@pytest.mark.parametrize(("method", "kwargs"), BODIES, ids=[f"{m} {k}" for m, k in BODIES])
+def test_bodies_and_their_headers_arrive_as_httpx_sends_them(
+    server: LocalHttpbin, method: str, kwargs: dict[str, Any]
+) -> None:
+    """No Content-Type of aiohttp's own on a bodiless POST/PUT/PATCH; a Content-Type the caller gave wins
+    over the encoder's, as in `httpx.Request`."""
+    url = f"{server.url}/anything"
+    with httpx.Client() as reference, Session() as session:
+        expected = reference.request(method, url, **kwargs).json()
+        got = session.request(method, url, **kwargs)
+        assert got.__dict__.get("_call_parts") is not None, "not the fast path: nothing compared"
+        received = got.json()
+    assert received["headers"] == expected["headers"]
+    assert received["data"] == expected["data"]
+
+
+def test_a_generator_body_arrives_whole(server: LocalHttpbin) -> None:
+    """httpx streams a generator chunked; the fast path joins it and sends it with its Content-Length (it
+    used to send both headers, which servers reject)."""
+    url = f"{server.url}/anything"
+    with httpx.Client() as reference, Session() as session:
+        expected = reference.post(url, content=_chunks()).json()
+        got = session.post(url, content=_chunks())
+    assert got.status_code == 200
+    received = got.json()
+    assert received["data"] == expected["data"] == "one,two"
+    assert received["headers"].get("Transfer-Encoding") is None
+    assert received["headers"]["Content-Length"] == "7"
+    assert got.request.headers["content-length"] == "7"
