@@ -166,6 +166,7 @@ class _SessionCore:
             isinstance(auth, UseClientDefault)
             and kwargs.get("cookies") is None
             and kwargs.get("files") is None
+            and not hasattr(kwargs.get("content"), "__aiter__")  # an async body is read by httpx's path
             and self._fast_path_usable()
         )
         if not simple:

@@ -7,13 +7,13 @@ httpx has is a place where it could differ; this compares them side by side agai
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from sessions import Session
+from sessions import AsyncSession, Session
 from sessions.httpbin import LocalHttpbin
 
 CASES: list[tuple[str, str, dict[str, Any]]] = [
@@ -163,3 +163,18 @@ def test_a_generator_body_arrives_whole(server: LocalHttpbin) -> None:
     assert received["headers"].get("Transfer-Encoding") is None
     assert received["headers"]["Content-Length"] == "7"
     assert got.request.headers["content-length"] == "7"
+
+
+async def test_an_async_generator_body_arrives_whole(server: LocalHttpbin) -> None:
+    """An async body cannot be joined where the call is made: it goes the httpx way, read by the transport."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"one,"
+        yield b"two"
+
+    url = f"{server.url}/anything"
+    async with httpx.AsyncClient() as reference, AsyncSession() as session:
+        expected = (await reference.post(url, content=chunks())).json()
+        got = await session.post(url, content=chunks())
+    assert got.status_code == 200
+    assert got.json()["data"] == expected["data"] == "one,two"
