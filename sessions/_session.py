@@ -131,6 +131,18 @@ class _SessionCore:
             and _no_cookies(client._cookies.jar)
         )
 
+    def build_request(self, method: str, url: httpx.URL | str, **kwargs: Any) -> httpx.Request:
+        """httpx's `build_request`, except that ``params`` (the session's and the call's) are merged into the
+        URL's own query string, as on the fast path, in requests, and in httpx before 0.28 — httpx 0.28
+        replaces the query instead (encode/httpx#3433), which would make one call's URL depend on the path it
+        takes."""
+        request: httpx.Request = super().build_request(method, url, **kwargs)  # type: ignore[misc]
+        client: Any = self
+        params = kwargs.get("params")
+        if params is not None or client._params:
+            request.url = client._merge_url(url).copy_merge_params(client._merge_queryparams(params))
+        return request
+
     def _make_call(
         self,
         method: str,

@@ -458,3 +458,16 @@ async def test_an_attempt_hook_patched_on_the_instance_is_still_called(httpbin: 
         s._asend_wire = spy  # type: ignore[method-assign]
         assert (await s.get(url)).status_code == 200
     assert seen == [url]
+
+
+def test_params_merge_with_the_urls_query_on_either_path(httpbin: LocalHttpbin) -> None:
+    """The session's and the call's params join the URL's own query string, whichever path the call takes
+    (httpx 0.28 alone would replace the query: encode/httpx#3433)."""
+    url = f"{httpbin.url}/anything?z=1"
+    with Session(params={"s": "2"}) as s:
+        fast = s.get(url, params={"a": "3"})
+        s.cookies.set("c", "d")  # cookies in the jar: httpx's own send() from here on
+        slow = s.get(url, params={"a": "3"})
+        built = s.build_request("GET", url, params={"a": "3"})
+    assert fast.json()["args"] == slow.json()["args"] == {"z": "1", "s": "2", "a": "3"}
+    assert built.url == httpx.URL(url).copy_merge_params({"s": "2", "a": "3"})
