@@ -22,12 +22,11 @@ def server() -> Iterator[LocalHttpbin]:
 
 
 @pytest.fixture(scope="module")
-def refused_url() -> str:
-    """A loopback port nothing listens on."""
+def refused_url() -> Iterator[str]:
+    """A loopback port bound but not listening: connections are refused, and no other test can take it."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}/"
+        yield f"http://127.0.0.1:{s.getsockname()[1]}/"
 
 
 @pytest.fixture(scope="module")
