@@ -185,7 +185,8 @@ class Retry:
         respect_retry_after_header: wait as long as the server's Retry-After asks.
         retry_after_max: cap of a Retry-After wait, in seconds.
         raise_on_status: when status retries run out, raise `RetryError` instead of
-            returning the last response (httpx style, the default).
+            returning the last response (off by default: the last response comes back, as
+            from httpx).
         history: the failed attempts so far (filled by `increment`).
         rng: random source for the jitter; clock: wall clock (epoch seconds) used to turn
             a Retry-After date into a delay. Inject both for deterministic tests.

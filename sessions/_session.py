@@ -275,7 +275,7 @@ class _SessionCore:
         # Cheap test first: most responses are not retryable, and on_response parses headers.
         if (
             call.stream
-            or retry.total <= 0
+            or (retry.total <= 0 and not retry.raise_on_status)  # spent: on_response would only say so
             or (status not in retry.status_forcelist and status not in _RETRY_AFTER)
         ):
             return None

@@ -471,3 +471,23 @@ def test_params_merge_with_the_urls_query_on_either_path(httpbin: LocalHttpbin) 
         built = s.build_request("GET", url, params={"a": "3"})
     assert fast.json()["args"] == slow.json()["args"] == {"z": "1", "s": "2", "a": "3"}
     assert built.url == httpx.URL(url).copy_merge_params({"s": "2", "a": "3"})
+
+
+def test_raise_on_status_raises_once_status_retries_run_out(httpbin: LocalHttpbin) -> None:
+    from sessions import RetryError
+
+    url = f"{httpbin.url}/status/500"
+    policy = Retry(total=1, backoff_factor=0, raise_on_status=True)
+    with Session(retries=policy) as s:
+        with pytest.raises(RetryError):
+            s.get(url)
+        assert s.get(url, retries=Retry(total=1, backoff_factor=0)).attempts == 2  # off: the last response
+    assert httpbin.arrivals.count(path="/status/500") == 4
+
+
+async def test_raise_on_status_raises_on_async_sessions_too(httpbin: LocalHttpbin) -> None:
+    from sessions import RetryError
+
+    async with AsyncSession(retries=Retry(total=2, backoff_factor=0, raise_on_status=True)) as s:
+        with pytest.raises(RetryError):
+            await s.get(f"{httpbin.url}/status/503")
