@@ -115,6 +115,8 @@ class CacheCore:
         """A credential from an httpx auth object: b"" for none, None when unknowable."""
         if auth is None:
             return b""
+        if isinstance(auth, tuple) and len(auth) == 2:
+            auth = httpx.BasicAuth(*auth)  # httpx's shorthand for Basic: `auth=("user", "pass")`
         if isinstance(auth, httpx.BasicAuth | httpx.DigestAuth):
             user = getattr(auth, "_username", b"")
             password = getattr(auth, "_password", b"")

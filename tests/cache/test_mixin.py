@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request as WRequest
@@ -273,6 +274,17 @@ class TestSecrets:
         assert session.get(url, headers={"Authorization": "Bearer alice"}).from_cache
         session.get(url + "?api_key=one")
         assert not session.get(url + "?api_key=two").from_cache
+
+    def test_per_request_basic_auth_tuples_are_cached_per_credential(
+        self, session: CachedSession, origin: tuple[Origin, str]
+    ) -> None:
+        """`auth=("user", "pass")` is httpx's Basic shorthand: cached like `httpx.BasicAuth`, keyed on it."""
+        handler, url = origin
+        session.get(url, auth=("alice", "one"))
+        assert session.get(url, auth=("alice", "one")).from_cache
+        assert session.get(url, auth=httpx.BasicAuth("alice", "one")).from_cache
+        assert not session.get(url, auth=("bob", "two")).from_cache
+        assert handler.hits == 2
 
     def test_secrets_never_in_storage(
         self, backend: str, backend_options: dict[str, Any], origin: tuple[Origin, str], tmp_path: Path
