@@ -24,6 +24,8 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import httpx
+
 from ._exceptions import BatchError
 from ._models import ErrorResult, RequestSpec, Response
 from ._progress import BatchProgress
@@ -115,7 +117,7 @@ class Batch:
         for name in ("params", "headers", "json", "data", "content"):
             value = getattr(spec, name)
             if value is not None:
-                kwargs[name] = value
+                kwargs[name] = _merged(name, kwargs.get(name), value)
         httpx_kwargs, options = _split_kwargs(kwargs)
         return self.session._make_call(spec.method, spec.url, httpx_kwargs, options)
 
@@ -286,3 +288,17 @@ def _describe(item: Any, method: str) -> tuple[str, str]:
     except Exception:
         return repr(item), method
     return spec.url, spec.method
+
+
+def _merged(name: str, batch_value: Any, item_value: Any) -> Any:
+    """An item's value for ``name`` over the batch-wide one: headers and params are merged (the item's win per
+    name), as the session's own defaults merge with a call's; a body replaces."""
+    if batch_value is None:
+        return item_value
+    if name == "headers":
+        headers = httpx.Headers(batch_value)
+        headers.update(item_value)
+        return headers
+    if name == "params":
+        return httpx.QueryParams(batch_value).merge(item_value)
+    return item_value

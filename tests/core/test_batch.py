@@ -252,3 +252,16 @@ def test_closing_a_sync_session_while_slow_requests_are_in_flight_never_hangs_th
         assert not runner.is_alive(), "requests() hung after the session was closed"
         assert isinstance(outcome[0], RuntimeError)
         assert "closed" in str(outcome[0])
+
+
+def test_an_items_headers_and_params_merge_with_the_batchs(httpbin: LocalHttpbin) -> None:
+    """Batch-wide `headers=`/`params=` apply to every item; an item's own add to them (winning per name)."""
+    url = f"{httpbin.url}/anything"
+    items = [url, {"url": url, "headers": {"X-Item": "1", "X-All": "mine"}, "params": {"i": "2"}}]
+    with Session() as s:
+        plain, own = s.requests(items, headers={"X-All": "batch"}, params={"b": "1"}, progress=False)
+    assert plain.json()["headers"]["X-All"] == "batch"
+    assert plain.json()["args"] == {"b": "1"}
+    assert own.json()["headers"]["X-All"] == "mine"
+    assert own.json()["headers"]["X-Item"] == "1"
+    assert own.json()["args"] == {"b": "1", "i": "2"}
