@@ -14,7 +14,7 @@ from typing import IO, Any
 
 from rich.console import Console
 
-from sessions_cli.run.errors import RecipeError, RecipeInvalid
+from sessions_cli.run.errors import RecipeInvalid
 from sessions_cli.run.model import Recipe
 from sessions_cli.run.runner import RunExit, RunResult
 
@@ -36,14 +36,21 @@ class RunRequest:
 
 
 def parse_vars(values: Sequence[str]) -> dict[str, Any]:
-    """`--var k=v` pairs; values are read as YAML scalars (`n=3` is an int, `s=abc` a string)."""
+    """`--var k=v` pairs; values are read as YAML scalars (`n=3` is an int, `s=abc` a string).
+
+    A malformed pair is a usage error (exit code 2), like any bad flag: `UsageError("--var", …)`.
+    """
     import yaml
+
+    from sessions_cli.fetch.options import UsageError
 
     parsed: dict[str, Any] = {}
     for value in values:
         key, sep, raw = value.partition("=")
-        if not sep or not key.strip().isidentifier():
-            raise ValueError(f"--var: expected name=value, got {value!r}")
+        if not sep:
+            raise UsageError("--var", f"expected name=value, got {value!r} (no '=')")
+        if not key.strip().isidentifier():
+            raise UsageError("--var", f"expected name=value (name: letters, digits, _), got {value!r}")
         try:
             parsed[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError:
@@ -84,10 +91,7 @@ def _load(request: RunRequest) -> Recipe:
     from sessions_cli.run.source import load_source
     from sessions_cli.run.validate import build_recipe
 
-    try:
-        overrides = parse_vars(request.variables)
-    except ValueError as exc:
-        raise RecipeInvalid([RecipeError(str(request.recipe), None, "--var", str(exc))]) from exc
+    overrides = parse_vars(request.variables)  # a usage error (exit 2) before the recipe is read
     return build_recipe(load_source(request.recipe), overrides, request.environ)
 
 
@@ -103,6 +107,9 @@ def _dry_run(recipe: Recipe, stdout: IO[bytes], console: Console) -> int:
     if estimate is not None:
         line += f"; the rate limit needs at least {estimate:.1f}s"
     console.print(line)
+    if result.errors:
+        console.print(f"[red]{result.errors} request(s) cannot be rendered (see the error lines)[/red]")
+        return int(RunExit.INVALID)
     return int(RunExit.OK)
 
 
@@ -142,8 +149,13 @@ def execute(
     stdout = stdout if stdout is not None else sys.stdout.buffer
     console = console if console is not None else Console(stderr=True)
     out_console = out_console if out_console is not None else Console()
+    from sessions_cli.fetch.options import UsageError
+
     try:
         recipe = _load(request)
+    except UsageError as exc:
+        console.print(f"[red]error:[/red] {_escape(str(exc))}", highlight=False, soft_wrap=True)
+        return int(RunExit.USAGE)
     except RecipeInvalid as exc:
         return _report_invalid(exc, console)
     if request.dry_run:

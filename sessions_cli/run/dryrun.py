@@ -1,31 +1,46 @@
 """`--dry-run`: render every planned request without sending anything.
 
-Values captured at run time are shown as `<name>`; a loop over a captured list cannot be expanded,
-so it is shown once with its item as `<item>`. Each planned request is one JSON line on stdout
-(secrets masked); the count and a duration estimate from the rate limit go to stderr.
+Values captured at run time are shown as `<name>`. A loop whose items depend on a capture
+(`foreach: "{{ ids }}"`, `"{{ range(1, total_pages + 1) | list }}"`, a data file named by a
+capture) cannot be expanded, so it is shown once with its item as `<item>` and counted as an
+unknown loop. A request that cannot be rendered from placeholders (arithmetic on `<n>`) is shown
+as `unknown`; one that fails for another reason (a missing key, a bad CSV row) is an `error` line
+and the dry run exits 3, as the run would. Each planned request is one JSON line on stdout
+(secrets and credential headers masked); the count and a duration estimate go to stderr.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sessions_cli.run.model import Recipe, Step
 from sessions_cli.run.plan import LoopUnknown, iterations, join_url, render_request
-from sessions_cli.run.redact import Redactor
-from sessions_cli.run.templates import Placeholder
+from sessions_cli.run.redact import Redactor, mask_headers
+from sessions_cli.run.templates import Placeholder, TemplateProblem, template_strings, undeclared
 
 __all__ = ["DryRunResult", "dry_run", "estimate_seconds"]
 
 
 @dataclass(frozen=True)
 class DryRunResult:
-    """How many requests the recipe would send (`unknown_loops`: loops over captured values)."""
+    """How many requests the recipe would send (`unknown_loops`: loops over captured values).
+
+    `errors`: requests or iterations that would fail to render at run time (exit code 3).
+    """
 
     requests: int
     unknown_loops: int
+    errors: int = 0
+
+
+@dataclass
+class _Tally:
+    requests: int = 0
+    unknown_loops: int = 0
+    errors: int = 0
 
 
 def _shown(step: Step, request: dict[str, Any], base: str | None, iteration: int | None) -> dict[str, Any]:
@@ -33,34 +48,93 @@ def _shown(step: Step, request: dict[str, Any], base: str | None, iteration: int
     shown.update(request, url=join_url(base, request["url"]))
     if isinstance(shown.get("content"), bytes):
         shown["content"] = f"<{len(shown['content'])} bytes>"
+    if isinstance(shown.get("headers"), Mapping):
+        shown["headers"] = mask_headers(shown["headers"])
     return shown
 
 
 Emit = Callable[[dict[str, Any]], None]
 
 
-def _plan_step(step: Step, recipe: Recipe, context: dict[str, Any], emit: Emit) -> tuple[int, int]:
+def _placeholders(value: Any, context: Mapping[str, Any]) -> list[str]:
+    """The names in `value`'s templates that stand for values known only at run time."""
+    found: set[str] = set()
+    for _, text in template_strings(value):
+        try:
+            names, _ = undeclared(text)
+        except TemplateProblem:
+            continue  # reported by validation
+        found |= {name for name in names if isinstance(context.get(name), Placeholder)}
+    return sorted(found)
+
+
+def _loop_unknown(step: Step, context: Mapping[str, Any]) -> LoopUnknown | None:
+    """A loop whose source reads a captured value: its items are known only when the recipe runs."""
+    if step.loop is None:
+        return None
+    names = _placeholders(step.loop.source, context)
+    if not names:
+        return None
+    source = str(step.loop.source).strip()
+    uses = ", ".join(f"<{name}>" for name in names)
+    return LoopUnknown(f"for each {step.loop.var} of {source} (uses {uses}, known when the recipe runs)")
+
+
+def _emit_request(
+    step: Step,
+    recipe: Recipe,
+    local: dict[str, Any],
+    base: str | None,
+    iteration: int | None,
+    emit: Emit,
+    extra: Mapping[str, Any] | None = None,
+) -> bool:
+    """Render and emit one request; False when it cannot be rendered (an `unknown` or `error` line)."""
+    head: dict[str, Any] = {"step": step.index, "step_name": step.name, "iteration": iteration}
+    try:
+        request = render_request(step, local, recipe.source.directory)
+    except (TemplateProblem, OSError) as exc:  # e.g. arithmetic on a `<placeholder>` string
+        names = _placeholders(dict(step.request), local)
+        message = f"{step.path}.request: {exc}"
+        if names:
+            uses = ", ".join(f"<{name}>" for name in names)
+            emit({**head, **(extra or {}), "unknown": f"{message} (uses {uses}, known when the recipe runs)"})
+            return True
+        emit({**head, **(extra or {}), "error": str(recipe.source.error(f"{step.path}.request", str(exc)))})
+        return False
+    emit({**_shown(step, request, base, iteration), **(extra or {})})
+    return True
+
+
+def _plan_step(step: Step, recipe: Recipe, context: dict[str, Any], emit: Emit, tally: _Tally) -> None:
     base = recipe.session.get("base_url")
     base = str(context.get("__base__", base)) if base else None
-    count = 0
     try:
+        unknown = _loop_unknown(step, context)
+        if unknown is not None:
+            raise unknown
         for iteration in iterations(step, context, recipe.source.directory):
-            local = dict(context)
+            local = {"index": iteration.number, **context}
             if step.loop:
                 local.update({step.loop.var: iteration.value, "index": iteration.number})
             if iteration.error:
                 emit({"step": step.index, "iteration": iteration.number, "error": iteration.error})
+                tally.errors += 1
                 continue
-            request = render_request(step, local, recipe.source.directory)
-            emit(_shown(step, request, base, iteration.number if step.loop else None))
-            count += 1
+            number = iteration.number if step.loop else None
+            if _emit_request(step, recipe, local, base, number, emit):
+                tally.requests += 1
+            else:
+                tally.errors += 1
     except LoopUnknown as exc:
         assert step.loop is not None
         local = {**context, step.loop.var: Placeholder(step.loop.var), "index": Placeholder("index")}
-        shown = _shown(step, render_request(step, local, recipe.source.directory), base, None)
-        emit({**shown, "loop": str(exc)})
-        return 0, 1
-    return count, 0
+        _emit_request(step, recipe, local, base, None, emit, {"loop": str(exc)})
+        tally.unknown_loops += 1
+    except (TemplateProblem, OSError, UnicodeError) as exc:  # the loop's source itself failed
+        where = step.loop.path if step.loop else step.path
+        emit({"step": step.index, "step_name": step.name, "error": str(recipe.source.error(where, str(exc)))})
+        tally.errors += 1
 
 
 def dry_run(recipe: Recipe, write: Callable[[str], object]) -> DryRunResult:
@@ -70,16 +144,15 @@ def dry_run(recipe: Recipe, write: Callable[[str], object]) -> DryRunResult:
     redact = Redactor(recipe.secrets)
     session = render_session(recipe)
     context: dict[str, Any] = {**recipe.context(), "__base__": session.get("base_url") or ""}
-    total = unknown = 0
+    tally = _Tally()
 
     def emit(item: dict[str, Any]) -> None:
         write(json.dumps(redact(item), ensure_ascii=False, default=str))
 
     for step in recipe.steps:
-        count, loops = _plan_step(step, recipe, context, emit)
-        total, unknown = total + count, unknown + loops
+        _plan_step(step, recipe, context, emit, tally)
         context.update({c.name: Placeholder(c.name) for c in step.captures})
-    return DryRunResult(total, unknown)
+    return DryRunResult(tally.requests, tally.unknown_loops, tally.errors)
 
 
 def estimate_seconds(recipe: Recipe, requests: int) -> float | None:

@@ -33,8 +33,8 @@ from sessions_cli.run.asserts import evaluate
 from sessions_cli.run.captures import CaptureMissing, take
 from sessions_cli.run.model import Recipe, Step
 from sessions_cli.run.plan import Iteration, iterations, render_request
-from sessions_cli.run.redact import Redactor
-from sessions_cli.run.templates import TemplateProblem, render
+from sessions_cli.run.redact import SENSITIVE_HEADERS, Redactor, credential
+from sessions_cli.run.templates import TemplateProblem, has_template, render, undeclared
 
 __all__ = ["RecipeRunner", "RunExit", "RunResult", "StepReport"]
 
@@ -113,6 +113,7 @@ class RecipeRunner:
         self.summary = Summary(clock=clock)
         self.captures: dict[str, Any] = {}
         self._next_index = 0
+        self._learn_credentials(recipe.session.get("headers"), render_session(recipe).get("headers"))
 
     # -- the whole run ------------------------------------------------------------------------
 
@@ -190,8 +191,9 @@ class RecipeRunner:
         skipped: queue.SimpleQueue[Record],
         report: StepReport,
     ) -> tuple[_Pending, dict[str, Any]] | None:
+        # `index` is the 0-based position in a loop; a step without a loop has one iteration, 0
         loop_value = {step.loop.var: iteration.value, "index": iteration.number} if step.loop else {}
-        local = {**context, **loop_value}
+        local = {"index": iteration.number, **context, **loop_value}
         if iteration.error is not None:
             self._template_error(
                 step,
@@ -207,8 +209,17 @@ class RecipeRunner:
         except (TemplateProblem, OSError) as exc:
             self._template_error(step, f"{step.path}.request", str(exc), iteration.number, skipped, report)
             return None
+        self._learn_credentials(step.request.get("headers"), request.get("headers"))
         index = self._take_index()
         return _Pending(iteration, local, index), request
+
+    def _learn_credentials(self, templates: Any, rendered: Any) -> None:
+        """Mask from now on each credential header rendered from `env` (e.g. a b64-encoded password)."""
+        if not isinstance(templates, Mapping) or not isinstance(rendered, Mapping):
+            return
+        for name in _env_credential_headers(templates):
+            if isinstance(rendered.get(name), str):
+                self.redactor.learn(credential(name, rendered[name]))
 
     def _take_index(self) -> int:
         index = self._next_index
@@ -225,7 +236,7 @@ class RecipeRunner:
         report: StepReport,
     ) -> None:
         where = str(self.recipe.source.error(path, message))
-        report.template_errors.append(where)
+        report.template_errors.append(self.redactor.text(where))  # the report is output too
         record = error_record(self._take_index(), "", "", "template", where)
         skipped.put(self._step_fields(record, step, iteration, {}, [where]))
 
@@ -255,7 +266,7 @@ class RecipeRunner:
         captured, failures = self._check(step, result, pending.context)
         values[pending.iteration.number] = captured
         if failures:
-            report.failures.append((number, failures))
+            report.failures.append((number, [self.redactor.text(message) for message in failures]))
         self._emit(self._step_fields(record, step, number, captured, failures))
 
     def _check(
@@ -321,6 +332,22 @@ class RecipeRunner:
             else:
                 ordered = [values[n].get(capture.name) for n in sorted(values)]
                 self.captures[capture.name] = ordered
+
+
+def _env_credential_headers(headers: Mapping[Any, Any]) -> list[str]:
+    """Credential headers (Authorization, Cookie, …) whose value template reads `env`."""
+    found = []
+    for name, value in headers.items():
+        sensitive = str(name).lower() in SENSITIVE_HEADERS
+        if not sensitive or not isinstance(value, str) or not has_template(value):
+            continue
+        try:
+            names, _ = undeclared(value)
+        except TemplateProblem:
+            continue
+        if "env" in names:
+            found.append(str(name))
+    return found
 
 
 def render_session(recipe: Recipe) -> dict[str, Any]:

@@ -93,6 +93,9 @@ def _render_string(text: str, context: Mapping[str, Any]) -> Any:
         return compiled.render(**context)
     except jinja2.TemplateError as exc:
         raise TemplateProblem(exc.message or str(exc)) from exc
+    except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
+        # an expression on a value of the wrong type (`total + 1` with a string capture)
+        raise TemplateProblem(f"{text.strip()}: {type(exc).__name__}: {exc}") from exc
 
 
 def render(value: Any, context: Mapping[str, Any]) -> Any:

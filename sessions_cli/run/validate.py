@@ -3,7 +3,8 @@
 Checked before anything is sent: unknown keys (with a close match), wrong types, bad durations,
 rate-limit parameters (through fetch's own rules), JSONPath and regex syntax, `module:function`
 references, data files, environment variables, and every template's variables — each step may
-use `vars`, `--var` overrides, `env.NAME`, earlier steps' captures, and its loop variable.
+use `vars`, `--var` overrides, `env.NAME`, earlier steps' captures, its loop variable and `index`
+(0 in a step without a loop; not in `session:` or a loop's own source, rendered before any iteration).
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ STEP_KEYS = (
 REQUEST_KEYS = ("method", "url", "params", "headers", "json", "data", "files")
 ASSERT_KEYS = ("status", "headers", "jsonpath", "body", "duration")
 OUTPUT_KEYS = ("path", "format")
-BUILTINS = frozenset({"range", "dict", "lipsum", "cycler", "joiner", "namespace", "loop", "index"})
+BUILTINS = frozenset({"range", "dict", "lipsum", "cycler", "joiner", "namespace"})  # Jinja's globals
+STEP_NAMES = ("index",)  # a step's 0-based iteration: the loop position, 0 in a step without a loop
 _LOOP_VARS = {"foreach": "item", "data": "row", "urls": "url"}
 _TYPE_NAMES = ("string", "number", "integer", "boolean", "list", "object", "null")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -537,8 +539,9 @@ def _loop_columns(c: _Checker, step: Step) -> dict[str, set[str]]:
 
 def _check_step_templates(c: _Checker, step: Step, scope: _Scope) -> None:
     if step.loop is not None:
-        _check_templates(c, step.loop.source, step.loop.path, scope)
+        _check_templates(c, step.loop.source, step.loop.path, scope)  # rendered before any iteration
         scope = scope.with_names(step.loop.var, columns=_loop_columns(c, step))
+    scope = scope.with_names(*STEP_NAMES)
     _check_templates(c, dict(step.request), f"{step.path}.request", scope)
     scope = scope.with_names(*(capture.name for capture in step.captures))
     checks = [*step.asserts.headers.values(), *step.asserts.jsonpath.values()]
