@@ -68,7 +68,7 @@ def _console(ctx: typer.Context) -> Console:
 def _fail(console: Console, message: str, code: ExitCode) -> typer.Exit:
     from rich.markup import escape
 
-    console.print(f"[red]error:[/red] {escape(message)}", highlight=False)
+    console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)  # one line
     return typer.Exit(int(code))
 
 
@@ -187,7 +187,7 @@ def fetch(
         ),
     ] = None,
     limit: Annotated[
-        float | None,
+        int | None,
         typer.Option("--limit", help="Requests per --window / --period.", rich_help_panel=_LIMIT),
     ] = None,
     window: Annotated[
@@ -210,7 +210,7 @@ def fetch(
         typer.Option("--leak-rate", help="Requests per second (leakybucket).", rich_help_panel=_LIMIT),
     ] = None,
     burst: Annotated[
-        float | None,
+        int | None,
         typer.Option("--burst", help="GCRA burst [1: at most --limit per --period].", rich_help_panel=_LIMIT),
     ] = None,
     limit_by: Annotated[

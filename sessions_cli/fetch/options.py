@@ -10,9 +10,11 @@ means seconds.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 __all__ = [
@@ -23,6 +25,7 @@ __all__ = [
     "RateSpec",
     "StatusMatcher",
     "UsageError",
+    "check_redis_url",
     "normalize_cache_flag",
     "parse_duration",
     "parse_headers",
@@ -105,7 +108,7 @@ def parse_rate(text: str, flag: str = "--rate") -> RateSpec:
         limit = float(head)
     except ValueError:
         raise UsageError(flag, f"cannot read {text!r} as a rate (e.g. 5/s, 100/m, 5/2s)") from None
-    if limit <= 0:
+    if not (limit > 0 and math.isfinite(limit)):
         raise UsageError(flag, "the number of requests must be positive")
     if not sep:
         return RateSpec(limit=limit, period=1.0)
@@ -210,6 +213,9 @@ _FLAG = {
     name: "--" + name.replace("_", "-")
     for name in ("limit", "window", "period", "capacity", "fill_rate", "leak_rate", "burst")
 }
+# Counts of requests: the library's windows and GCRA take whole numbers only.
+_COUNTS = ("limit", "burst")
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
 def _given_params(flags: RateLimitFlags) -> dict[str, Any]:
@@ -217,12 +223,24 @@ def _given_params(flags: RateLimitFlags) -> dict[str, Any]:
     return {name: value for name, value in values.items() if value is not None}
 
 
+def _rate_count(rate: RateSpec) -> int:
+    """The number of requests of `--rate L/P`, for the algorithms that count whole requests."""
+    if rate.limit == int(rate.limit):
+        return int(rate.limit)
+    scale = Fraction(rate.limit).limit_denominator(1000).denominator
+    same = f"{rate.limit * scale:g}/{rate.period * scale:g}s"
+    raise UsageError(
+        "--rate",
+        f"the number of requests must be a whole number, got {rate.limit:g} (for the same rate: {same})",
+    )
+
+
 def _from_rate(algorithm: str, rate: RateSpec) -> dict[str, float]:
     """Map `--rate L/P` onto an algorithm's own parameters (same sustained rate, burst L)."""
     if algorithm in ("slidingwindow", "fixedwindow"):
-        return {"limit": rate.limit, "window": rate.period}
+        return {"limit": _rate_count(rate), "window": rate.period}
     if algorithm == "gcra":
-        return {"limit": rate.limit, "period": rate.period}
+        return {"limit": _rate_count(rate), "period": rate.period}
     if algorithm == "tokenbucket":
         return {"capacity": rate.limit, "fill_rate": rate.per_second}
     return {"capacity": rate.limit, "leak_rate": rate.per_second}
@@ -247,10 +265,15 @@ def _algorithm_params(algorithm: str, flags: RateLimitFlags) -> dict[str, float]
 
 
 def _number(name: str, value: Any) -> float:
-    """Window/period accept durations (`2s`, `500ms`); the others are plain positive numbers."""
+    """Window/period accept durations (`2s`, `500ms`); limit/burst are whole numbers; the others
+    plain positive numbers."""
     number = parse_duration(value, _FLAG[name]) if name in ("window", "period") else float(value)
-    if number <= 0:
-        raise UsageError(_FLAG[name], "must be positive")
+    if not (number > 0 and math.isfinite(number)):
+        raise UsageError(_FLAG[name], f"must be positive, got {value!r}")
+    if name in _COUNTS:
+        if number != int(number):
+            raise UsageError(_FLAG[name], f"must be a whole number, got {number:g}")
+        return int(number)
     return number
 
 
@@ -267,12 +290,20 @@ def _backend(flags: RateLimitFlags) -> dict[str, Any]:
     if flags.redis_url is not None:
         if flags.backend != "redis":
             raise UsageError("--redis-url", "needs --backend redis")
-        options["url"] = flags.redis_url
+        options["url"] = check_redis_url(flags.redis_url)
     if flags.db is not None:
         if flags.backend == "memory":
             raise UsageError("--db", "needs --backend sqlite or redis")
         options["db"] = int(flags.db) if flags.backend == "redis" and flags.db.isdigit() else flags.db
     return options
+
+
+def check_redis_url(url: str, flag: str = "--redis-url") -> str:
+    """`url` when it has a scheme Redis clients accept (redis://, rediss://, unix://)."""
+    scheme, sep, _ = url.partition("://")
+    if not sep or scheme.lower() not in _REDIS_SCHEMES:
+        raise UsageError(flag, f"expected a redis://, rediss:// or unix:// URL, got {url!r}")
+    return url
 
 
 def ratelimit_options(flags: RateLimitFlags) -> dict[str, Any] | None:

@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from sessions_cli.config import Resolved
+from sessions_cli.fetch.inputs import FORMATS
 from sessions_cli.fetch.options import (
     CACHE_BACKENDS,
     RateLimitFlags,
     StatusMatcher,
     UsageError,
+    check_redis_url,
     parse_duration,
     parse_headers,
     parse_params,
@@ -28,6 +30,7 @@ from sessions_cli.fetch.options import (
 __all__ = ["FetchPlan", "RunFlags", "build_plan"]
 
 OUTPUT_FORMATS = ("jsonl", "csv")
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -157,7 +160,7 @@ def _cache_options(values: Resolved, flags: RunFlags) -> dict[str, Any] | None:
     if backend == "sqlite" and values["cache_db"]:
         options["db"] = values["cache_db"]  # else the library's default, in the user cache dir
     if backend == "redis" and values["redis_url"]:
-        options["url"] = values["redis_url"]
+        options["url"] = check_redis_url(values["redis_url"])
     expire = values["expire"]
     if expire is not None:
         options["expire_after"] = "never" if expire == "never" else parse_duration(expire, "--expire")
@@ -197,6 +200,25 @@ def _output_format(values: Resolved, flags: RunFlags) -> str | None:
     return fmt
 
 
+def _input_format(flags: RunFlags) -> str:
+    if flags.input_format not in FORMATS:
+        raise UsageError(
+            "--input-format", f"expected one of {', '.join(FORMATS)}, got {flags.input_format!r}"
+        )
+    return flags.input_format
+
+
+def _proxy(values: Resolved) -> str | None:
+    proxy: str | None = values["proxy"]
+    if proxy:
+        scheme, sep, rest = proxy.partition("://")
+        if not sep or scheme.lower() not in PROXY_SCHEMES or not rest.strip("/"):
+            raise UsageError(
+                "--proxy", f"expected a URL like http://host:port ({', '.join(PROXY_SCHEMES)}), got {proxy!r}"
+            )
+    return proxy
+
+
 def _check_inputs(flags: RunFlags) -> None:
     if not flags.urls and not flags.inputs and not flags.stdin_piped:
         raise UsageError("URL", "give URLs as arguments, -i FILE, or pipe them on stdin")
@@ -210,7 +232,7 @@ def build_plan(values: Resolved, flags: RunFlags) -> FetchPlan:
     return FetchPlan(
         urls=flags.urls,
         inputs=flags.inputs or (("-",) if flags.stdin_piped else ()),
-        input_format=flags.input_format,
+        input_format=_input_format(flags),
         method=flags.method.upper() if flags.method else None,
         headers=parse_headers(values["headers"]),
         params=parse_params(flags.params),
@@ -222,7 +244,7 @@ def build_plan(values: Resolved, flags: RunFlags) -> FetchPlan:
         follow=values["follow"],
         http2=values["http2"],
         insecure=values["insecure"],
-        proxy=values["proxy"],
+        proxy=_proxy(values),
         ratelimit=_ratelimit(values),
         cache=_cache_options(values, flags),
         refresh=flags.refresh,

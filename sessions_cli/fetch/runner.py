@@ -25,7 +25,7 @@ import json
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -34,6 +34,7 @@ from sessions_cli.exit_codes import ExitCode
 from sessions_cli.fetch.callbacks import apply_callback_results, load_callbacks
 from sessions_cli.fetch.inputs import InputError, InputItem, InputReader, RequestSpec, count_lines
 from sessions_cli.fetch.journal import DoneSet, Journal, input_key, recover, request_key
+from sessions_cli.fetch.options import UsageError
 from sessions_cli.fetch.output import BodySaver, CsvWriter, JsonlWriter, RecordWriter, TableWriter, Target
 from sessions_cli.fetch.plan import FetchPlan
 from sessions_cli.fetch.progress import NullProgress, make_progress
@@ -73,6 +74,15 @@ def spec_key(spec: RequestSpec, plan: FetchPlan) -> str:
     return request_key(spec.method or "GET", spec.url, params, spec.json, spec.data)
 
 
+@contextmanager
+def _usable(flag: str, action: str) -> Iterator[None]:
+    """Turn an `OSError` while opening an output into a usage error naming its flag (exit 2)."""
+    try:
+        yield
+    except OSError as exc:
+        raise UsageError(flag, f"cannot {action}: {exc.strerror or exc}") from None
+
+
 class Outputs:
     """Where records go: the writer, the optional journal and `--save-dir`."""
 
@@ -82,14 +92,21 @@ class Outputs:
             index = Path(plan.save_dir) / "index.jsonl" if plan.save_dir else None
             output = Path(plan.output) if plan.output else None
             self.done = recover(plan.journal, output, index).done
-        self.target = Target.open_file(plan.output, append=plan.resume) if plan.output else Target(stdout)
+        self.target = Target(stdout)
+        if plan.output:
+            with _usable("--output", f"write {plan.output!r}"):
+                self.target = Target.open_file(plan.output, append=plan.resume)
         self.writer = self._writer(plan, stdout_tty)
         stack.callback(self.writer.close)
-        self.journal = Journal(plan.journal, append=plan.resume) if plan.journal else None
-        if self.journal is not None:
+        self.journal = None
+        if plan.journal:
+            with _usable("--journal", f"write {str(plan.journal)!r}"):
+                self.journal = Journal(plan.journal, append=plan.resume)
             stack.callback(self.journal.close)
-        self.saver = BodySaver(plan.save_dir) if plan.save_dir else None
-        if self.saver is not None:
+        self.saver = None
+        if plan.save_dir:
+            with _usable("--save-dir", f"save bodies in {plan.save_dir!r}"):
+                self.saver = BodySaver(plan.save_dir)
             stack.callback(self.saver.close)
         stack.callback(self.flush)  # runs first (LIFO): queued records, then their journal lines
 
@@ -333,11 +350,17 @@ def run_fetch(
     with ExitStack() as stack:
         reader = stack.enter_context(InputReader(plan.urls, plan.inputs, plan.input_format))
         load_callbacks(plan.callbacks)  # fail on a bad --callback before any request
-        outputs = Outputs(plan, stdout, stdout_tty, stack)
+        # The session first: a bad backend (an unreachable --redis-url) must fail before -o is opened,
+        # which truncates the file (a failed run never destroys the previous output).
+        session = session_factory(plan)
+        try:
+            outputs = Outputs(plan, stdout, stdout_tty, stack)
+        except BaseException:
+            _close_unused(session)
+            raise
         total = _total(plan)
         progress = stack.enter_context(make_progress(console, plan.progress, total))
         state = RunState(plan, outputs, Summary(clock=clock), progress)
-        session = session_factory(plan)
         state.session = session
         try:
             if hasattr(session, "__aenter__"):
@@ -353,6 +376,14 @@ def run_fetch(
             "interrupted: finished records were written; rerun with --resume to finish", highlight=False
         )
     return _exit_code(state, interrupted)
+
+
+def _close_unused(session: Any) -> None:
+    """Close a session that never ran (its pool, limiter and cache backends, a temporary redis-server)."""
+    if hasattr(session, "aclose"):
+        asyncio.run(session.aclose())
+    else:
+        session.close()
 
 
 def _total(plan: FetchPlan) -> int | None:

@@ -77,7 +77,40 @@ def open_session(plan: FetchPlan, *, asynchronous: bool = True) -> Any:
     `sessions fetch` runs an `AsyncSession` on the main thread's event loop: records are built and
     written on the loop that completes the requests, with no thread hand-off per result.
     """
+    from sessions import BackendUnavailable
+
     cls = session_class(
         cache=plan.cache is not None, ratelimit=plan.ratelimit is not None, asynchronous=asynchronous
     )
-    return cls(**plan.session_kwargs())
+    try:
+        return cls(**plan.session_kwargs())
+    except (BackendUnavailable, ValueError, ImportError) as exc:
+        flag = _culprit(plan, exc)
+        if flag is None:
+            raise
+        raise UsageError(flag, str(exc)) from None
+
+
+def _culprit(plan: FetchPlan, exc: BaseException) -> str | None:
+    """The flag behind a failure to build the session (None: not one we can name; let it raise).
+
+    The part that failed (limiter, cache, or the client itself) is read from the modules the
+    exception came through; the backend from the message (the library names Redis / SQLite).
+    """
+    modules = set()  # "ratelimit" for sessions.ratelimit._redis, ...
+    frame = exc.__traceback__
+    while frame is not None:
+        package, _, rest = str(frame.tb_frame.f_globals.get("__name__", "")).partition(".")
+        if package == "sessions":
+            modules.add(rest.partition(".")[0])
+        frame = frame.tb_next
+    message = str(exc).lower()
+    if "redis" in message:
+        return "--redis-url"
+    if "ratelimit" in modules and plan.ratelimit is not None:
+        return "--db" if "sqlite" in message else "--ratelimit"
+    if "cache" in modules and plan.cache is not None:
+        return "--cache-db" if "sqlite" in message else "--cache"
+    if plan.proxy and "proxy" in message:
+        return "--proxy"
+    return None
