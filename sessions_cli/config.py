@@ -218,11 +218,29 @@ def resolve(
     for label, table in reversed(_layers(files, profile)):
         if not isinstance(table, dict):
             raise ConfigError(f"{label}: expected a table")
-        for name, value in table.items():
-            values[name], sources[name] = _convert(name, value, label), label
-    for name, (value, label) in _env_values(env).items():
-        values[name], sources[name] = value, label
-    for name, value in flags.items():
-        if value is not None and value != []:
-            values[name], sources[name] = _convert(name, value, f"flag --{name.replace('_', '-')}"), "flag"
+        _apply(
+            values, sources, {name: (_convert(name, value, label), label) for name, value in table.items()}
+        )
+    _apply(values, sources, _env_values(env))
+    given = {name: value for name, value in flags.items() if value is not None and value != []}
+    _apply(
+        values,
+        sources,
+        {n: (_convert(n, v, f"flag --{n.replace('_', '-')}"), "flag") for n, v in given.items()},
+    )
     return Resolved(values, sources, profile, tuple(path for path, _ in files))
+
+
+# The amounts of one rate limit: a layer (a file, a profile, the environment, the flags) that sets any of them
+# sets the limit, so the ones a lower layer gave are dropped — `--limit 10 --period 1s` over a file's
+# `rate = "5/2s"` is a new limit, not a contradiction.
+RATE_AMOUNTS = frozenset({"rate", "limit", "window", "period", "capacity", "fill_rate", "leak_rate", "burst"})
+
+
+def _apply(values: dict[str, Any], sources: dict[str, str], layer: Mapping[str, tuple[Any, str]]) -> None:
+    """Put one layer's settings over the ones below it (see `RATE_AMOUNTS`)."""
+    if not RATE_AMOUNTS.isdisjoint(layer):
+        for name in RATE_AMOUNTS:
+            values[name], sources[name] = DEFAULTS[name], "default"
+    for name, (value, label) in layer.items():
+        values[name], sources[name] = value, label

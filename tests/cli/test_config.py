@@ -114,3 +114,28 @@ def test_fetch_uses_config_file(isolated: Path, httpbin) -> None:
     assert run.exit_code == 0
     assert run.records[0]["echo"]["headers"]["X-From-Config"] == "yes"
     assert "config: headers" in run.stderr
+
+
+def test_a_layer_that_sets_a_rate_limit_sets_all_its_amounts(tmp_path: Path) -> None:
+    """`--limit 10 --period 1s` (or a profile's limit/period) over a file's `rate`: a new limit, no clash."""
+    user = tmp_path / "user"
+    (tmp_path / "sessions.toml").write_text(
+        'rate = "5/2s"\nconcurrency = 4\n[profiles.api-x]\nratelimit = "gcra"\nlimit = 100\nperiod = "1m"\n'
+    )
+    flagged = _resolve(tmp_path, user, flags={"limit": 10, "period": "1s"})
+    assert (flagged["limit"], flagged["period"], flagged["rate"]) == (10, "1s", None)
+    assert flagged.sources["rate"] == "default"
+    profiled = _resolve(tmp_path, user, profile="api-x")
+    assert (profiled["limit"], profiled["period"], profiled["rate"]) == (100, "1m", None)
+    assert profiled["concurrency"] == 4  # other settings still layer one by one
+    by_env = _resolve(tmp_path, user, env={"SESSIONS_FILL_RATE": "0.5", "SESSIONS_CAPACITY": "2"})
+    assert (by_env["fill_rate"], by_env["capacity"], by_env["rate"]) == (0.5, 2, None)
+
+
+def test_the_readme_profile_example_runs(isolated: Path) -> None:
+    (isolated / "sessions.toml").write_text(
+        'concurrency = 32\ntimeout = "10s"\nrate = "5/2s"\nheaders = ["User-Agent: my-crawler/1.0"]\n\n'
+        '[profiles.api-x]\nratelimit = "gcra"\nlimit = 100\nperiod = "1m"\ncache = "sqlite"\nexpire = "1h"\n'
+    )
+    run = invoke(["fetch", "http://127.0.0.1:9/x", "--profile", "api-x", "--dry-run"])
+    assert run.exit_code == 0, run.stderr
