@@ -32,7 +32,16 @@ def _load_module(spec: str) -> Any:
         sys.modules[module_spec.name] = module
         module_spec.loader.exec_module(module)
         return module
-    return importlib.import_module(spec)
+    try:
+        return importlib.import_module(spec)
+    except ModuleNotFoundError as exc:
+        # `python -m` would find a module in the working directory; an installed console script does not
+        # look there. Look there last (after everything installed), and only for a module found nowhere else.
+        here = str(Path.cwd())
+        if exc.name != spec.partition(".")[0] or here in sys.path:
+            raise
+        sys.path.append(here)
+        return importlib.import_module(spec)
 
 
 def load_callback(text: str) -> Callable[..., Any]:

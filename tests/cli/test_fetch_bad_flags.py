@@ -181,3 +181,15 @@ def test_real_process_exits_two_without_traceback(tmp_path: Path, args: list[str
     assert "Traceback" not in done.stderr + done.stdout
     assert flag in done.stderr
     assert done.stdout == ""
+
+
+def test_a_callback_module_in_the_working_directory_is_found(
+    httpbin: LocalHttpbin, isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--callback mymod:extract` with mymod.py in the working directory, as the README shows (a console
+    script does not put the working directory on sys.path)."""
+    (isolated / "mymod_for_sessions_test.py").write_text("def extract(response):\n    return {'n': 1}\n")
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", ".", str(isolated))])
+    run = invoke(["fetch", "-q", f"{httpbin.url}/get", "--callback", "mymod_for_sessions_test:extract"])
+    assert run.exit_code == 0, run.stderr
+    assert '"n": 1' in run.stdout or '"n":1' in run.stdout
