@@ -231,16 +231,17 @@ def resolve(
     return Resolved(values, sources, profile, tuple(path for path, _ in files))
 
 
-# The amounts of one rate limit: a layer (a file, a profile, the environment, the flags) that sets any of them
-# sets the limit, so the ones a lower layer gave are dropped — `--limit 10 --period 1s` over a file's
-# `rate = "5/2s"` is a new limit, not a contradiction.
-RATE_AMOUNTS = frozenset({"rate", "limit", "window", "period", "capacity", "fill_rate", "leak_rate", "burst"})
+# A rate limit is spelt either as `rate` ("5/2s") or as the algorithm's own amounts; the two spellings clash.
+# A layer (a file, a profile, the environment, the flags) that uses one spelling drops the other spelling from
+# the layers below: `--limit 10 --period 1s` over a file's `rate = "5/2s"` is a new limit, no contradiction,
+# while amounts given in different layers still combine.
+RATE_AMOUNTS = frozenset({"limit", "window", "period", "capacity", "fill_rate", "leak_rate", "burst"})
 
 
 def _apply(values: dict[str, Any], sources: dict[str, str], layer: Mapping[str, tuple[Any, str]]) -> None:
     """Put one layer's settings over the ones below it (see `RATE_AMOUNTS`)."""
-    if not RATE_AMOUNTS.isdisjoint(layer):
-        for name in RATE_AMOUNTS:
-            values[name], sources[name] = DEFAULTS[name], "default"
+    overridden = RATE_AMOUNTS if "rate" in layer else {"rate"} if not RATE_AMOUNTS.isdisjoint(layer) else ()
+    for name in overridden:
+        values[name], sources[name] = DEFAULTS[name], "default"
     for name, (value, label) in layer.items():
         values[name], sources[name] = value, label

@@ -130,6 +130,11 @@ def test_a_layer_that_sets_a_rate_limit_sets_all_its_amounts(tmp_path: Path) -> 
     assert profiled["concurrency"] == 4  # other settings still layer one by one
     by_env = _resolve(tmp_path, user, env={"SESSIONS_FILL_RATE": "0.5", "SESSIONS_CAPACITY": "2"})
     assert (by_env["fill_rate"], by_env["capacity"], by_env["rate"]) == (0.5, 2, None)
+    # amounts from different layers combine; a higher `rate` drops the amounts below it
+    combined = _resolve(tmp_path, user, flags={"period": "1s"}, env={"SESSIONS_LIMIT": "3"})
+    assert (combined["limit"], combined["period"], combined["rate"]) == (3, "1s", None)
+    over = _resolve(tmp_path, user, profile="api-x", flags={"rate": "1/s"})
+    assert (over["rate"], over["limit"], over["period"]) == ("1/s", None, None)
 
 
 def test_the_readme_profile_example_runs(isolated: Path) -> None:
