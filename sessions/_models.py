@@ -45,7 +45,6 @@ class Response(httpx.Response):
     _elapsed_seconds: float
     #: Set by the fast path when the response carries Set-Cookie (the session's jar must see it).
     _set_cookie: bool = False
-    _request_factory: Callable[[], httpx.Request] | None = None
     _call_parts: tuple[str, str, bytes | None]  # (method, URL, body) of the `Call`: see `from_parts`
     _call_headers: httpx.Headers
     _call_extensions: dict[str, Any]
@@ -63,7 +62,7 @@ class Response(httpx.Response):
         raw_headers: RawHeaders,
         content: bytes,
         *,
-        request: httpx.Request | Call | Callable[[], httpx.Request] | None = None,
+        request: httpx.Request | Call | None = None,
         elapsed: datetime.timedelta | float = _EMPTY_ELAPSED,
         extensions: dict[str, Any] | None = None,
     ) -> Response:
@@ -80,19 +79,14 @@ class Response(httpx.Response):
         # in a batch's results is one object for the garbage collector to traverse, not two.
         self.status_code = status_code
         self._raw_headers = raw_headers
-        if isinstance(request, httpx.Request) or request is None:
-            self._request = request
-        elif isinstance(request, Call) and request._request is not None:
-            self._request = request._request  # a call made from a request (send(), cookies=…) keeps it
-        elif isinstance(request, Call):
+        if isinstance(request, Call) and request._request is None:
             # The call's parts, not the call: it holds its parsed URL, one more object per kept response.
             self._request = None
             self._call_parts = (request.method, request.url_str, request.content)
             self._call_headers = request.headers
             self._call_extensions = request.extensions
-        else:
-            self._request = None
-            self._request_factory = request
+        else:  # a request, none, or a call made from a request (send(), cookies=…), which keeps it
+            self._request = request._request if isinstance(request, Call) else request
         if extensions is not None:
             self.extensions = extensions
         self._content = content
@@ -189,14 +183,10 @@ class Response(httpx.Response):
         request = attrs.get("_request")
         if request is None:
             parts = attrs.get("_call_parts")
-            if parts is not None:
-                method, url, content = parts
-                request = _request(method, url, attrs["_call_headers"], content, attrs["_call_extensions"])
-            else:
-                factory = attrs.get("_request_factory")
-                if factory is None:
-                    raise RuntimeError("The request instance has not been set on this response.")
-                request = factory()
+            if parts is None:
+                raise RuntimeError("The request instance has not been set on this response.")
+            method, url, content = parts
+            request = _request(method, url, attrs["_call_headers"], content, attrs["_call_extensions"])
             attrs["_request"] = request
         return request
 
@@ -208,9 +198,7 @@ class Response(httpx.Response):
         """As httpx's: this response for 1xx/2xx, else `httpx.HTTPStatusError` (with the request built first:
         httpx's method reads the request attribute directly, which a fast-path response fills on demand)."""
         attrs = self.__dict__
-        if attrs.get("_request") is None and (
-            "_call_parts" in attrs or attrs.get("_request_factory") is not None
-        ):
+        if attrs.get("_request") is None and "_call_parts" in attrs:
             attrs["_request"] = self.request
         super().raise_for_status()
         return self
@@ -229,7 +217,6 @@ class Response(httpx.Response):
         # httpx keeps headers and the request as plain attributes; our properties read them lazily.
         attrs["_headers"] = attrs.pop("headers", None)
         attrs.setdefault("_raw_headers", None)
-        attrs.setdefault("_request_factory", None)
         response.__class__ = cls
         return response  # type: ignore[return-value]
 

@@ -178,21 +178,19 @@ class CacheCore:
         self, plan: Plan, entry: CachedEntry, *, revalidated: bool = False, from_cache: bool = True
     ) -> Response:
         """A new `Response` built from a stored entry (a fresh object on every call)."""
-        return self.response_for(
-            entry, plan.call.build_request, from_cache=from_cache, revalidated=revalidated
-        )
+        return self.response_for(entry, plan.call, from_cache=from_cache, revalidated=revalidated)
 
     def response_for(
         self,
         entry: CachedEntry,
-        request: Callable[[], httpx.Request],
+        request: Call,
         *,
         from_cache: bool = True,
         revalidated: bool = False,
     ) -> Response:
-        """A new `Response` for `entry`; `request` builds the `httpx.Request` only if asked for."""
-        # list(): the response must not share the entry's header list (entries are shared)
-        response = Response.from_parts(entry.status, list(entry.headers), entry.content, request=request)
+        """A new `Response` for `entry`; the `httpx.Request` of `request` is built only if asked for."""
+        # The entry's header list is shared with other responses: from_parts keeps it, and only reads it.
+        response = Response.from_parts(entry.status, entry.headers, entry.content, request=request)
         self._annotate(response, entry, from_cache=from_cache, revalidated=revalidated)
         return response
 
@@ -201,9 +199,7 @@ class CacheCore:
         content = leader.__dict__.get("_content")
         if content is None:
             return leader  # unread stream: nothing to copy; followers share it (documented)
-        response = Response.from_parts(
-            leader.status_code, list(leader.headers.raw), content, request=plan.call
-        )
+        response = Response.from_parts(leader.status_code, leader.headers.raw, content, request=plan.call)
         for name in ("from_cache", "created_at", "expires", "is_expired", "revalidated", "cache_key"):
             if name in leader.__dict__:
                 response.__dict__[name] = leader.__dict__[name]

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from .._models import Response
+from .._models import Call, Response
 from ._core import CacheCore
 from ._entry import VARY_INDEX, CachedEntry, EntryInfo
 from ._keys import normalise_url
@@ -46,7 +46,7 @@ class CacheInspector:
         entry, url_str = self._lookup(url, method)
         if entry is None:
             return None
-        return self._core.response_for(entry, lambda: httpx.Request(method.upper(), url_str))
+        return self._core.response_for(entry, Call(method.upper(), url_str, httpx.Headers()))
 
     def __getitem__(self, url: str | httpx.URL) -> Response:
         """`session.cache[url]`: the stored GET response (KeyError when there is none)."""
