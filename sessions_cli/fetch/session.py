@@ -94,23 +94,24 @@ def open_session(plan: FetchPlan, *, asynchronous: bool = True) -> Any:
 def _culprit(plan: FetchPlan, exc: BaseException) -> str | None:
     """The flag behind a failure to build the session (None: not one we can name; let it raise).
 
-    The part that failed (limiter, cache, or the client itself) is read from the modules the
-    exception came through; the backend from the message (the library names Redis / SQLite).
+    The library's messages say what failed: Redis by name, an SQLite database by name and path, a
+    limiter's parameters prefixed with the algorithm (`gcra: …`).
     """
-    modules = set()  # "ratelimit" for sessions.ratelimit._redis, ...
-    frame = exc.__traceback__
-    while frame is not None:
-        package, _, rest = str(frame.tb_frame.f_globals.get("__name__", "")).partition(".")
-        if package == "sessions":
-            modules.add(rest.partition(".")[0])
-        frame = frame.tb_next
-    message = str(exc).lower()
-    if "redis" in message:
+    message = str(exc)
+    if "redis" in message.lower():
         return "--redis-url"
-    if "ratelimit" in modules and plan.ratelimit is not None:
-        return "--db" if "sqlite" in message else "--ratelimit"
-    if "cache" in modules and plan.cache is not None:
-        return "--cache-db" if "sqlite" in message else "--cache"
-    if plan.proxy and "proxy" in message:
+    sqlite = [
+        (options, flag)
+        for options, flag in ((plan.ratelimit, "--db"), (plan.cache, "--cache-db"))
+        if options is not None and options.get("backend") == "sqlite"
+    ]
+    for options, flag in sqlite:
+        if "db" in options and str(options["db"]) in message:
+            return flag
+    if sqlite and "sqlite" in message.lower():  # the default file, in the user cache dir
+        return sqlite[0][1]
+    if plan.ratelimit is not None and message.startswith(f"{plan.ratelimit['type']}:"):
+        return "--ratelimit"
+    if plan.proxy and "proxy" in message.lower():
         return "--proxy"
     return None
