@@ -24,20 +24,14 @@ from sessions_cli.run.templates import Placeholder, TemplateProblem, template_st
 __all__ = ["DryRunResult", "dry_run", "estimate_seconds"]
 
 
-@dataclass(frozen=True)
+@dataclass
 class DryRunResult:
-    """How many requests the recipe would send (`unknown_loops`: loops over captured values).
+    """How many requests the recipe would send (`unknown_loops`: loops over captured values; counted as
+    the steps are planned).
 
     `errors`: requests or iterations that would fail to render at run time (exit code 3).
     """
 
-    requests: int
-    unknown_loops: int
-    errors: int = 0
-
-
-@dataclass
-class _Tally:
     requests: int = 0
     unknown_loops: int = 0
     errors: int = 0
@@ -106,7 +100,7 @@ def _emit_request(
     return True
 
 
-def _plan_step(step: Step, recipe: Recipe, context: dict[str, Any], emit: Emit, tally: _Tally) -> None:
+def _plan_step(step: Step, recipe: Recipe, context: dict[str, Any], emit: Emit, tally: DryRunResult) -> None:
     base = recipe.session.get("base_url")
     base = str(context.get("__base__", base)) if base else None
     try:
@@ -114,9 +108,7 @@ def _plan_step(step: Step, recipe: Recipe, context: dict[str, Any], emit: Emit, 
         if unknown is not None:
             raise unknown
         for iteration in iterations(step, context, recipe.source.directory):
-            local = {"index": iteration.number, **context}
-            if step.loop:
-                local.update({step.loop.var: iteration.value, "index": iteration.number})
+            local = iteration.names(step, context)
             if iteration.error:
                 emit({"step": step.index, "iteration": iteration.number, "error": iteration.error})
                 tally.errors += 1
@@ -144,7 +136,7 @@ def dry_run(recipe: Recipe, write: Callable[[str], object]) -> DryRunResult:
     redact = Redactor(recipe.secrets)
     session = render_session(recipe)
     context: dict[str, Any] = {**recipe.context(), "__base__": session.get("base_url") or ""}
-    tally = _Tally()
+    tally = DryRunResult()
 
     def emit(item: dict[str, Any]) -> None:
         write(json.dumps(redact(item), ensure_ascii=False, default=str))
@@ -152,7 +144,7 @@ def dry_run(recipe: Recipe, write: Callable[[str], object]) -> DryRunResult:
     for step in recipe.steps:
         _plan_step(step, recipe, context, emit, tally)
         context.update({c.name: Placeholder(c.name) for c in step.captures})
-    return DryRunResult(tally.requests, tally.unknown_loops, tally.errors)
+    return tally
 
 
 def estimate_seconds(recipe: Recipe, requests: int) -> float | None:

@@ -37,6 +37,13 @@ class Iteration:
     value: Any = None
     error: str | None = None
 
+    def names(self, step: Step, context: Mapping[str, Any]) -> dict[str, Any]:
+        """What this pass's templates see: ``context``, ``index`` (the 0-based pass; a user variable of that
+        name wins outside loops) and, in a loop, the loop variable."""
+        if step.loop is None:
+            return {"index": self.number, **context}
+        return {**context, step.loop.var: self.value, "index": self.number}
+
 
 def csv_header(path: Path) -> list[str]:
     """The column names of a CSV data file (ValueError when it has none)."""

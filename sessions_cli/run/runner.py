@@ -191,9 +191,7 @@ class RecipeRunner:
         skipped: queue.SimpleQueue[Record],
         report: StepReport,
     ) -> tuple[_Pending, dict[str, Any]] | None:
-        # `index` is the 0-based position in a loop; a step without a loop has one iteration, 0
-        loop_value = {step.loop.var: iteration.value, "index": iteration.number} if step.loop else {}
-        local = {"index": iteration.number, **context, **loop_value}
+        local = iteration.names(step, context)
         if iteration.error is not None:
             self._template_error(
                 step,
