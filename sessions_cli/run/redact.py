@@ -15,13 +15,14 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from sessions.cache import CREDENTIAL_PARAMETERS
+
 __all__ = ["MASK", "SENSITIVE_HEADERS", "Redactor", "credential", "mask_headers"]
 
 MASK = "***"
 
-SENSITIVE_HEADERS = frozenset(
-    {"authorization", "proxy-authorization", "cookie", "x-api-key", "x-auth-token", "api-key"}
-)
+# The names the cache treats as credentials (headers among them): one list for what is kept secret.
+SENSITIVE_HEADERS = CREDENTIAL_PARAMETERS
 _AUTH_HEADERS = frozenset({"authorization", "proxy-authorization"})
 _SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]*)\s+(?P<credential>\S.*)$", re.DOTALL)
 _PLACEHOLDER = re.compile(r"^<[^<>]+>$")  # a dry-run stand-in for a captured value: nothing to hide
