@@ -282,12 +282,29 @@ class _SessionCore:
         return retry.on_response(call.method, call.url_str, response)
 
     def _redirect(self, call: Call, response: Response, history: list[Response]) -> Call:
-        """The call for the next hop (httpx's own rules: method rewrite, auth stripping, cookies)."""
+        """The call for the next hop (httpx's own rules: method rewrite, auth stripping, cookies).
+
+        `history` holds this response already: as in httpx, `max_redirects` hops are followed and the
+        one after them raises.
+
+        Credentials never leave their origin. httpx's `_build_redirect_request` drops the
+        ``Authorization`` header on a cross-origin hop (except an http→https upgrade of the same host)
+        and takes cookies from the jar for the new URL; but our loop sends each hop on its own, so the
+        call's auth (or the client's) would sign the next request again, for the new host. On such a
+        hop the auth flow is replaced by httpx's no-op `Auth`, and ``Proxy-Authorization`` (a header a
+        caller may set by hand, meant for the proxy of the first request) is dropped with it — as
+        requests does since CVE-2018-18074.
+        """
         client: Any = self
-        if len(history) >= self._max_redirects:
+        if len(history) > self._max_redirects:
             raise httpx.TooManyRedirects("Exceeded maximum allowed redirects.", request=call.build_request())
-        next_request = client._build_redirect_request(call.build_request(), response)
-        nxt = self._call_from_request(next_request, stream=call.stream, auth=call.auth, follow_redirects=True)
+        previous = call.build_request()
+        next_request = client._build_redirect_request(previous, response)
+        auth = call.auth
+        if not keeps_credentials(previous.url, next_request.url):
+            auth = httpx.Auth()
+            next_request.headers.pop("Proxy-Authorization", None)
+        nxt = self._call_from_request(next_request, stream=call.stream, auth=auth, follow_redirects=True)
         nxt.options = call.options
         return nxt
 
@@ -319,6 +336,8 @@ class _SessionCore:
                 response.attempts = attempts
                 if history is None:
                     history = []
+                elif history:
+                    response.history = list(history)  # each hop carries the hops before it, as in httpx
                 history.append(response)
                 call = self._redirect(call, response, history)
                 continue
@@ -349,6 +368,21 @@ class _SessionCore:
         if not call.follow_redirects and _is_redirect(response):
             response.next_request = client._build_redirect_request(call.build_request(), response)
         return response
+
+
+def keeps_credentials(url: httpx.URL, location: httpx.URL) -> bool:
+    """Whether a redirect from `url` to `location` may carry the first request's credentials: the same
+    origin (scheme, host, port), or the same host upgraded from http:80 to https:443 — httpx's rule."""
+    if url.host != location.host:
+        return False
+    port, new_port = _port_or_default(url), _port_or_default(location)
+    if url.scheme == location.scheme:
+        return port == new_port
+    return url.scheme == "http" and port == 80 and location.scheme == "https" and new_port == 443
+
+
+def _port_or_default(url: httpx.URL) -> int | None:
+    return url.port if url.port is not None else {"http": 80, "https": 443}.get(url.scheme)
 
 
 def _is_redirect(response: Response) -> bool:
@@ -469,6 +503,8 @@ class Session(_SessionCore, httpx.Client):
                 response.attempts = attempts
                 if history is None:
                     history = []
+                elif history:
+                    response.history = list(history)  # each hop carries the hops before it, as in httpx
                 history.append(response)
                 call = self._redirect(call, response, history)
                 continue

@@ -34,6 +34,7 @@ import functools
 import gzip
 import json
 import random
+import ssl
 import threading
 import time
 import uuid
@@ -586,10 +587,19 @@ class LocalHttpbin:
         port: the port to bind; 0 (default) picks a free one.
         host: the address to bind, loopback by default.
         log_size: how many arrivals to keep (oldest are dropped).
+        ssl_context: serve https with this server-side context (e.g. from ``trustme``) instead of http.
     """
 
-    def __init__(self, *, port: int = 0, host: str = "127.0.0.1", log_size: int = DEFAULT_LOG_SIZE) -> None:
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        log_size: int = DEFAULT_LOG_SIZE,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.host = host
+        self._ssl_context = ssl_context
         self._requested_port = port
         self._port: int | None = None
         self.arrivals = ArrivalLog(log_size)
@@ -610,7 +620,8 @@ class LocalHttpbin:
     @property
     def url(self) -> str:
         """Base URL without a trailing slash, e.g. ``http://127.0.0.1:43817``."""
-        return f"http://{self.host}:{self.port}"
+        scheme = "http" if self._ssl_context is None else "https"
+        return f"{scheme}://{self.host}:{self.port}"
 
     @property
     def urls(self) -> Any:
@@ -693,7 +704,9 @@ class LocalHttpbin:
         # Short shutdown timeout: a pending /delay must not hold up a test session's teardown.
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self._requested_port, backlog=1024)
+        site = web.TCPSite(
+            self._runner, self.host, self._requested_port, backlog=1024, ssl_context=self._ssl_context
+        )
         await site.start()
         self._port = _bound_port(self._runner)
 
