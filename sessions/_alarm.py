@@ -23,11 +23,22 @@ import threading
 import time
 from typing import Any
 
-__all__ = ["AlarmClock", "precise_sleep"]
+import anyio
+
+__all__ = ["AlarmClock", "on_asyncio", "precise_sleep"]
 
 IDLE_EXIT = 30.0  # seconds without a deadline before the thread exits (it restarts on demand)
 LONGEST_WAIT = 3600.0  # the thread re-checks at least this often (a timed wait has a platform maximum)
 LONGEST_SLEEP = 86400.0  # longer sleeps (or inf) go to asyncio.sleep: a millisecond means nothing to them
+
+
+def on_asyncio() -> bool:
+    """Whether the caller runs on an asyncio loop (under trio there is none)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _wake(future: asyncio.Future[None]) -> None:
@@ -121,6 +132,9 @@ if hasattr(os, "register_at_fork"):
 async def precise_sleep(seconds: float) -> None:
     """``asyncio.sleep(seconds)`` that ends within the machine's thread wake-up latency of its deadline
     instead of up to a millisecond late; never early. Cancellable."""
+    if not on_asyncio():  # trio (a plain AsyncSession's retries): anyio sleeps on whatever loop runs
+        await anyio.sleep(seconds if seconds > 0 else 0)
+        return
     if not 0 < seconds <= LONGEST_SLEEP:  # also nan and inf
         await asyncio.sleep(seconds if seconds > 0 else 0)
         return

@@ -29,7 +29,7 @@ import httpx
 from ._exceptions import BatchError
 from ._models import ErrorResult, RequestSpec, Response
 from ._progress import BatchProgress
-from ._session import _split_kwargs
+from ._session import _split_kwargs, require_asyncio
 from .config import SessionConfig
 
 if TYPE_CHECKING:
@@ -179,6 +179,7 @@ class Batch:
 
     async def collect(self) -> list[Result]:
         """Run the whole batch; results in input order."""
+        require_asyncio("requests()")
         results: list[Result | None] = []
 
         def store(index: int, result: Result) -> None:
@@ -191,6 +192,7 @@ class Batch:
 
     async def iterate(self) -> AsyncIterator[tuple[int, Result]]:
         """Yield `(index, result)` as each request completes."""
+        require_asyncio("iter_requests()")
         out: asyncio.Queue[Any] = asyncio.Queue(maxsize=self.concurrency)
 
         async def put(index: int, result: Result) -> None:

@@ -26,7 +26,7 @@ import ssl
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -35,9 +35,16 @@ import aiohttp
 import httpx
 import yarl
 
+from ._alarm import on_asyncio
 from ._models import Call, Response
 
-__all__ = ["AsyncEngineTransport", "Engine", "LoopThread", "SyncEngineTransport", "map_aiohttp_errors"]
+__all__ = [
+    "AsyncEngineTransport",
+    "Engine",
+    "LoopThread",
+    "SyncEngineTransport",
+    "map_aiohttp_errors",
+]
 
 T = TypeVar("T")
 _CHUNK = 64 * 1024
@@ -47,6 +54,8 @@ _DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20
 def _httpx_error(exc: BaseException, request: httpx.Request | None) -> Exception:
     """The httpx exception a user of httpx expects for an aiohttp/asyncio failure."""
     message = str(exc) or type(exc).__name__
+    if isinstance(exc, PoolWaitExpired):
+        return httpx.PoolTimeout(message, request=request)
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return httpx.ConnectTimeout(message, request=request)
     if isinstance(exc, aiohttp.SocketTimeoutError | aiohttp.ServerTimeoutError | TimeoutError):
@@ -72,7 +81,7 @@ def map_aiohttp_errors(request: httpx.Request | None = None) -> Iterator[None]:
     """Re-raise aiohttp/asyncio failures as the httpx exception a user of httpx expects."""
     try:
         yield
-    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+    except (aiohttp.ClientError, OSError, TimeoutError, PoolWaitExpired) as exc:
         raise _httpx_error(exc, request) from exc
 
 
@@ -146,6 +155,7 @@ class _Watch:
         "timeout",
         "transport",
         "uploading",
+        "write",
     )
 
     def __init__(
@@ -154,9 +164,11 @@ class _Watch:
         timeout: float,
         queue_limit: float | None,
         loop: asyncio.AbstractEventLoop,
+        write: float = float("inf"),
     ) -> None:
         self.task = task
         self.timeout = timeout
+        self.write = write
         self.queue_limit = queue_limit
         self.loop = loop
         self.queue()
@@ -178,14 +190,26 @@ class _Watch:
         self.queued = False
         self.deadline = self.loop.time() + self.timeout
 
+    def start_upload(self) -> None:
+        """A large body starts going out: the write timeout counts idle time until it is all sent."""
+        self.uploading = True
+        self.deadline = self.loop.time() + self.write
+
+    def end_upload(self) -> None:
+        """The body is sent: from now on the read timeout counts, waiting for the response."""
+        self.uploading = False
+        self.deadline = self.loop.time() + self.timeout
+
+    def idle_limit(self) -> float:
+        """Seconds without progress allowed in the current phase (queued phases never re-arm)."""
+        return self.write if self.uploading else self.timeout
+
     def timeout_error(self) -> httpx.TimeoutException:
         """The exception for an expired watch."""
         if self.expired is httpx.PoolTimeout:
             return httpx.PoolTimeout(f"no connection within {self.queue_limit}s (pool + connect timeout)")
         if self.expired is httpx.WriteTimeout:
-            return httpx.WriteTimeout(
-                f"the server took no body bytes for {self.timeout}s (after {self.sent})"
-            )
+            return httpx.WriteTimeout(f"the server took no body bytes for {self.write}s (after {self.sent})")
         return httpx.ReadTimeout(f"no data for {self.timeout}s (read timeout)")
 
     def progress(self) -> int:
@@ -228,6 +252,27 @@ class _WatchedConnector(aiohttp.TCPConnector):
             watch.connected()
         return connection
 
+    async def _wait_for_available_connection(self, key: Any, traces: Any) -> None:
+        # Only reached when the pool is full: httpx's pool timeout bounds this wait alone (aiohttp's
+        # `connect=` would bound the wait and the connecting together, and call either a ConnectTimeout).
+        limit = _POOL_TIMEOUT.get()
+        if limit is None:
+            await super()._wait_for_available_connection(key, traces)
+            return
+        try:
+            async with asyncio.timeout(limit):
+                await super()._wait_for_available_connection(key, traces)
+        except TimeoutError:
+            raise PoolWaitExpired(f"no connection from the pool within {limit}s (pool timeout)") from None
+
+
+class PoolWaitExpired(Exception):
+    """The pool timeout ran out (not a TimeoutError: aiohttp would report that as a connect timeout)."""
+
+
+# httpx's pool timeout of the request in this task (set around each call that has one).
+_POOL_TIMEOUT: ContextVar[float | None] = ContextVar("sessions_pool_timeout", default=None)
+
 
 class ReadWatchdog:
     """Enforces httpx's read timeout on fast-path requests with one periodic check per loop.
@@ -245,12 +290,12 @@ class ReadWatchdog:
         self._tick = 0.5
         self._timeout_seen = float("inf")
 
-    def watch(self, timeout: float, queue_limit: float | None) -> _Watch:
-        """Start watching the current task; pair with `unwatch`. See `_Watch` for the two limits."""
+    def watch(self, timeout: float, queue_limit: float | None, write: float = float("inf")) -> _Watch:
+        """Start watching the current task; pair with `unwatch`. See `_Watch` for the limits."""
         loop = asyncio.get_running_loop()
-        entry = _Watch(asyncio.current_task(), timeout, queue_limit, loop)  # type: ignore[arg-type]
+        entry = _Watch(asyncio.current_task(), timeout, queue_limit, loop, write)  # type: ignore[arg-type]
         self._watches.add(entry)
-        shortest = timeout if queue_limit is None else min(timeout, queue_limit)
+        shortest = min(timeout, write) if queue_limit is None else min(timeout, write, queue_limit)
         if shortest < self._timeout_seen:
             self._timeout_seen = shortest
             self._tick = min(self._tick, max(shortest / 4, 0.01))
@@ -272,7 +317,7 @@ class ReadWatchdog:
                 progress = entry.progress()
                 if progress != entry.seen:  # bytes arrived since the last look: not idle
                     entry.seen = progress
-                    entry.deadline = now + entry.timeout
+                    entry.deadline = now + entry.idle_limit()
                     continue
                 entry.expired = entry.expiry()
                 self._watches.discard(entry)
@@ -293,6 +338,8 @@ class _TimeoutPlan:
     read: float  # idle seconds between bytes once connected (inf: no limit)
     queue_limit: float | None  # seconds to get a connection: pool + connect (None: no limit)
     watched: bool  # whether the watchdog has anything to enforce
+    write: float = float("inf")  # idle seconds while a large body goes out (inf: no limit)
+    pool: float | None = None  # seconds to wait for a free connection of a full pool (None: no limit)
 
 
 def _timeout_plan(timeout: httpx.Timeout | None) -> _TimeoutPlan:
@@ -303,8 +350,14 @@ def _timeout_plan(timeout: httpx.Timeout | None) -> _TimeoutPlan:
     client_timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout.connect)
     queue_limit = _queue_limit(timeout)
     read = float("inf") if timeout.read is None else timeout.read
+    write = float("inf") if timeout.write is None else timeout.write
     return _TimeoutPlan(
-        client_timeout, read, queue_limit, watched=timeout.read is not None or queue_limit is not None
+        client_timeout,
+        read,
+        queue_limit,
+        watched=timeout.read is not None or queue_limit is not None or timeout.write is not None,
+        write=write,
+        pool=timeout.pool,
     )
 
 
@@ -315,13 +368,13 @@ _WATCHED_UPLOAD = 256 * 1024
 async def _upload(body: bytes, watch: _Watch) -> AsyncIterator[bytes]:
     """``body`` in chunks, counting each one as sent when the connection asks for the next (aiohttp waits
     for the socket to drain between chunks), so the watchdog sees an upload that is moving."""
-    watch.uploading = True
+    watch.start_upload()
     view = memoryview(body)
     for start in range(0, len(view), _CHUNK):
         chunk = view[start : start + _CHUNK]
         yield bytes(chunk)
         watch.sent += len(chunk)
-    watch.uploading = False
+    watch.end_upload()
 
 
 def _queue_limit(timeout: httpx.Timeout) -> float | None:
@@ -442,8 +495,9 @@ class Engine:
             call.headers, body is not None or call.method in _TYPED_METHODS
         )
         plan = self.timeout_plan(call.timeout)
-        watch = self._watchdog.watch(plan.read, plan.queue_limit) if plan.watched else None
+        watch = self._watchdog.watch(plan.read, plan.queue_limit, plan.write) if plan.watched else None
         token = _CURRENT_WATCH.set(watch)
+        pool_token = _POOL_TIMEOUT.set(plan.pool)
         if watch is not None and body is not None and len(body) > _WATCHED_UPLOAD:
             body = _upload(body, watch)
         try:
@@ -468,7 +522,7 @@ class Engine:
                     request=call,
                     elapsed=time.perf_counter() - started,
                 )
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        except (aiohttp.ClientError, OSError, TimeoutError, PoolWaitExpired) as exc:
             raise _httpx_error(exc, None) from exc
         except Exception as exc:
             if not self._closed:
@@ -487,6 +541,7 @@ class Engine:
             raise watch.timeout_error() from None
         finally:
             _CURRENT_WATCH.reset(token)
+            _POOL_TIMEOUT.reset(pool_token)
             if watch is not None:
                 self._watchdog.unwatch(watch)
         if set_cookie:
@@ -497,20 +552,29 @@ class Engine:
         """Start `request` for the httpx path: headers read, body left to stream (raw bytes)."""
         timeout = request.extensions.get("timeout")
         url = yarl.URL(str(request.url), encoded=True)
-        with map_aiohttp_errors(request):
-            return await self.client().request(
-                request.method,
-                url,
-                headers=_sendable_headers(request.headers),
-                skip_auto_headers=_auto_headers_to_skip(
-                    request.headers._list, bool(body) or request.method in _TYPED_METHODS
-                ),
-                data=body or None,
-                allow_redirects=False,
-                auto_decompress=False,  # httpx decodes Content-Encoding itself on this path
-                timeout=_timeout_from_extension(timeout),
-                ssl=self._ssl_for(url),
-            )
+        pool_token = _POOL_TIMEOUT.set(timeout.get("pool") if timeout else None)
+        try:
+            with map_aiohttp_errors(request):
+                return await self._open(request, body, url, timeout)
+        finally:
+            _POOL_TIMEOUT.reset(pool_token)
+
+    async def _open(
+        self, request: httpx.Request, body: bytes, url: yarl.URL, timeouts: Any
+    ) -> aiohttp.ClientResponse:
+        return await self.client().request(
+            request.method,
+            url,
+            headers=_sendable_headers(request.headers),
+            skip_auto_headers=_auto_headers_to_skip(
+                request.headers._list, bool(body) or request.method in _TYPED_METHODS
+            ),
+            data=body or None,
+            allow_redirects=False,
+            auto_decompress=False,  # httpx decodes Content-Encoding itself on this path
+            timeout=_timeout_from_extension(timeouts),
+            ssl=self._ssl_for(url),
+        )
 
     async def aclose(self) -> None:
         """Close the pool; the engine refuses new requests afterwards."""
@@ -523,8 +587,10 @@ class Engine:
         if session is not None and not session.closed:
             await session.close()
 
-    def close_from_other_loop(self) -> None:
-        """Best-effort close when the owning loop is gone (no await possible)."""
+    def close_from_other_loop(self, *, final: bool = False) -> None:
+        """Best-effort close when the owning loop is gone (no await possible); `final`: for good."""
+        if final:
+            self._closed = True
         defaulted, self._defaulted = self._defaulted, None
         if defaulted is not None:
             defaulted._connector = None  # shares the pool closed below
@@ -539,9 +605,8 @@ class Engine:
 def _timeout_from_extension(value: Any) -> aiohttp.ClientTimeout:
     if not value:
         return aiohttp.ClientTimeout(total=None)
-    return aiohttp.ClientTimeout(
-        total=None, connect=value.get("pool"), sock_connect=value.get("connect"), sock_read=value.get("read")
-    )
+    # No `connect=`: it bounds the pool wait and the connecting together; `_POOL_TIMEOUT` bounds the wait.
+    return aiohttp.ClientTimeout(total=None, sock_connect=value.get("connect"), sock_read=value.get("read"))
 
 
 def _to_httpx_response(
@@ -575,17 +640,41 @@ class _AsyncBody(httpx.AsyncByteStream):
 
 
 class AsyncEngineTransport(httpx.AsyncBaseTransport):
-    """httpx transport on the engine's aiohttp pool (the httpx path of `AsyncSession`)."""
+    """httpx transport on the engine's aiohttp pool (the httpx path of `AsyncSession`).
 
-    def __init__(self, engine: Engine) -> None:
+    aiohttp runs on asyncio only. Called from another loop (trio), the request goes to httpx's own
+    `AsyncHTTPTransport`, made on first need from the session's settings (`fallback`): what httpx
+    itself would have used.
+    """
+
+    def __init__(
+        self, engine: Engine, fallback: Callable[[], httpx.AsyncBaseTransport] | None = None
+    ) -> None:
         self.engine = engine
+        self._make_fallback = fallback
+        self._fallback: httpx.AsyncBaseTransport | None = None
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if not on_asyncio():
+            return await self._other_loop_transport().handle_async_request(request)
         resp = await self.engine.open(request, await request.aread())
         return _to_httpx_response(resp, _AsyncBody(resp, request))
 
+    def _other_loop_transport(self) -> httpx.AsyncBaseTransport:
+        if self._fallback is None:
+            if self._make_fallback is None:
+                raise RuntimeError("this session's aiohttp engine runs on asyncio only")
+            self._fallback = self._make_fallback()
+        return self._fallback
+
     async def aclose(self) -> None:
-        await self.engine.aclose()
+        fallback, self._fallback = self._fallback, None
+        if fallback is not None:
+            await fallback.aclose()
+        if on_asyncio():
+            await self.engine.aclose()
+        else:
+            self.engine.close_from_other_loop(final=True)  # its pool, if any, is an asyncio loop's
 
 
 async def _finish_other_tasks(grace: float) -> None:

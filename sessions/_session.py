@@ -22,14 +22,16 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, ClassVar
 
 import httpx
+import sniffio
 from httpx._client import USE_CLIENT_DEFAULT, UseClientDefault
 from httpx._content import encode_request
 
-from ._alarm import precise_sleep
+from ._alarm import on_asyncio, precise_sleep
 from ._engine import AsyncEngineTransport, Engine, LoopThread, SyncEngineTransport
 from ._models import Call, ErrorResult, Response
 from ._options import CLAIMED, KNOWN, reject_unknown
@@ -54,6 +56,10 @@ _REQUEST_ARGS = frozenset(
     }
 )
 Result = Response | ErrorResult
+_PER_REQUEST_COOKIES = (  # httpx's own words (Client.request), so filters written for httpx match ours
+    "Setting per-request cookies=<...> is being deprecated, because the expected behaviour on cookie "
+    "persistence is ambiguous. Set cookies directly on the client instance instead."
+)
 _RETRY_AFTER = frozenset({413, 429, 503})  # statuses whose Retry-After alone makes them retryable
 
 
@@ -69,6 +75,8 @@ class _SessionCore:
 
     _retry: Retry
     _engine: Engine
+    #: The exception info of the ``with`` block being left, while `__exit__` runs `close()`.
+    _exit_info: tuple[Any, ...] | None = None
     _fast_ok: bool
     _max_redirects: int
 
@@ -95,6 +103,16 @@ class _SessionCore:
             trust_env=kwargs.get("trust_env", True),
             limits=kwargs.get("limits") or httpx.Limits(max_connections=100, max_keepalive_connections=20),
         )
+
+    #: Whether the fast path may join an iterator body into bytes (a sync session may; an async one
+    #: sends it through httpx's path, which refuses a sync iterator as httpx.AsyncClient does).
+    _joins_sync_iterators: ClassVar[bool] = True
+
+    def _joinable_body(self, content: Any) -> bool:
+        """Whether a ``content=`` body can go by the fast path (an async one is read by httpx's path)."""
+        if content is None or isinstance(content, bytes | str):
+            return True
+        return self._joins_sync_iterators and not hasattr(content, "__aiter__")
 
     @classmethod
     def _all_request_options(cls) -> frozenset[str]:
@@ -178,7 +196,7 @@ class _SessionCore:
             isinstance(auth, UseClientDefault)
             and kwargs.get("cookies") is None
             and kwargs.get("files") is None
-            and not hasattr(kwargs.get("content"), "__aiter__")  # an async body is read by httpx's path
+            and self._joinable_body(kwargs.get("content"))
             and self._fast_path_usable()
         )
         if not simple:
@@ -433,6 +451,8 @@ class Session(_SessionCore, httpx.Client):
 
     def request(self, method: str, url: httpx.URL | str, **kwargs: Any) -> Response:
         """Send a request (httpx's keywords plus per-request mixin options such as `expire_after`)."""
+        if kwargs.get("cookies") is not None:
+            warnings.warn(_PER_REQUEST_COOKIES, DeprecationWarning, stacklevel=2)
         httpx_kwargs, options = _split_kwargs(kwargs)
         return self._dispatch(self._make_call(method, url, httpx_kwargs, options))
 
@@ -568,7 +588,10 @@ class Session(_SessionCore, httpx.Client):
 
     def close(self) -> None:
         """Close the session, its connection pool and whatever the mixins opened."""
-        httpx.Client.close(self)
+        if self._exit_info is not None:
+            httpx.Client.__exit__(self, *self._exit_info)
+        else:
+            httpx.Client.close(self)
         self._loop_thread.stop(self._engine.aclose())
 
     def __enter__(self) -> Session:
@@ -576,19 +599,27 @@ class Session(_SessionCore, httpx.Client):
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        # httpx's __exit__ closes only its transports; close() also closes what the mixins opened.
-        self.close()
+        # close() runs the mixins' chain (a cache finishes its background refreshes while the
+        # transports still work); at its end httpx's __exit__, not close(), releases the transports, so
+        # a user's transport and mounts are exited as they were entered, as with httpx.Client.
+        self._exit_info = exc_info
+        try:
+            self.close()
+        finally:
+            self._exit_info = None
 
 
 class AsyncSession(_SessionCore, httpx.AsyncClient):
     """An asynchronous HTTP session: `httpx.AsyncClient`'s API, retries, batches and mixin hooks."""
+
+    _joins_sync_iterators = False
 
     def __init__(self, **kwargs: Any) -> None:
         retries = kwargs.pop("retries", None)
         httpx_kwargs = self._prepare_init(kwargs, type(self).__name__)
         engine = self._engine_from(httpx_kwargs)
         if engine is not None:
-            httpx_kwargs["transport"] = AsyncEngineTransport(engine)
+            httpx_kwargs["transport"] = AsyncEngineTransport(engine, _httpx_transport_like(httpx_kwargs))
         httpx.AsyncClient.__init__(self, **httpx_kwargs)
         self._engine = engine if engine is not None else Engine()
         self._fast_ok = engine is not None
@@ -597,8 +628,13 @@ class AsyncSession(_SessionCore, httpx.AsyncClient):
 
     async def request(self, method: str, url: httpx.URL | str, **kwargs: Any) -> Response:
         """Send a request (httpx's keywords plus per-request mixin options such as `expire_after`)."""
+        if kwargs.get("cookies") is not None:
+            warnings.warn(_PER_REQUEST_COOKIES, DeprecationWarning, stacklevel=2)
         httpx_kwargs, options = _split_kwargs(kwargs)
-        return await self._adispatch(self._make_call(method, url, httpx_kwargs, options))
+        call = self._make_call(method, url, httpx_kwargs, options)
+        if not on_asyncio():
+            self._leave_asyncio_path(call)
+        return await self._adispatch(call)
 
     async def send(
         self,
@@ -613,7 +649,32 @@ class AsyncSession(_SessionCore, httpx.AsyncClient):
         reject_unknown(options, type(self)._all_request_options(), where=f"{type(self).__name__}.send()")
         call = self._call_from_request(request, stream=stream, auth=auth, follow_redirects=follow_redirects)
         call.options = options
+        if not on_asyncio():
+            self._leave_asyncio_path(call)
         return await self._adispatch(call)
+
+    def _leave_asyncio_path(self, call: Call) -> None:
+        """Prepare a call made under trio (or another non-asyncio loop) for httpx's own transport.
+
+        The aiohttp engine, the batch engine and the mixins' storages and waits are asyncio code; httpx's
+        transport (httpcore on anyio) runs on any loop anyio knows. So a plain `AsyncSession` sends such
+        a call there — slower, but correct — and a session with mixins says what to do instead.
+        """
+        cls = type(self)
+        if cls._adispatch is not _SessionCore._adispatch or cls._asend_wire is not AsyncSession._asend_wire:
+            raise RuntimeError(
+                f"{cls.__name__}: the cache and rate-limit mixins need asyncio, and this call runs under "
+                f"{_async_library()}; use a plain sessions.AsyncSession here, or run under asyncio"
+            )
+        if call.fast:
+            call.fast = False
+            # httpx's reading of the URL (the fast path takes "http://..." as it is; httpx merges a URL
+            # without a host as a relative one, which then has no scheme: UnsupportedProtocol)
+            call.url_str = str(self._merge_url(call.url_str))
+            call._url = call._yurl = None
+            if "timeout" not in call.extensions:  # httpx's build_request puts it there; the fast path did not
+                timeout = call.timeout if call.timeout is not None else httpx.Timeout(None)
+                call.extensions = {**call.extensions, "timeout": timeout.as_dict()}
 
     async def get(self, url: httpx.URL | str, **kwargs: Any) -> Response:
         """GET `url`."""
@@ -670,7 +731,10 @@ class AsyncSession(_SessionCore, httpx.AsyncClient):
 
     async def aclose(self) -> None:
         """Close the session, its connection pool and whatever the mixins opened."""
-        await httpx.AsyncClient.aclose(self)
+        if self._exit_info is not None:
+            await httpx.AsyncClient.__aexit__(self, *self._exit_info)
+        else:
+            await httpx.AsyncClient.aclose(self)
         await self._engine.aclose()
 
     async def __aenter__(self) -> AsyncSession:
@@ -678,7 +742,37 @@ class AsyncSession(_SessionCore, httpx.AsyncClient):
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
+        self._exit_info = exc_info  # as in `Session.__exit__`
+        try:
+            await self.aclose()
+        finally:
+            self._exit_info = None
+
+
+def _httpx_transport_like(kwargs: dict[str, Any]) -> Callable[[], httpx.AsyncBaseTransport]:
+    """What httpx.AsyncClient would have made of these keywords, for calls made off asyncio (trio)."""
+    options = {
+        name: kwargs[name]
+        for name in ("verify", "cert", "trust_env", "http1", "http2", "limits")
+        if kwargs.get(name) is not None
+    }
+    return lambda: httpx.AsyncHTTPTransport(**options)
+
+
+def require_asyncio(what: str) -> None:
+    """Fail clearly where only asyncio will do (the batch engine) and the caller runs on another loop."""
+    if not on_asyncio():
+        raise RuntimeError(
+            f"{what} runs on asyncio, and this call runs under {_async_library()}: "
+            "send the requests one by one (e.g. in a nursery) or run the batch under asyncio"
+        )
+
+
+def _async_library() -> str:
+    try:
+        return sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        return "no known async library"
 
 
 def _no_cookies(jar: Any) -> bool:

@@ -191,7 +191,9 @@ def test_an_upload_longer_than_the_read_timeout_that_keeps_moving_succeeds_as_wi
 def test_an_upload_the_server_stops_reading_is_a_write_timeout() -> None:
     server = _SlowReader(pause=0.0, stall=True)
     try:
-        with Session(timeout=httpx.Timeout(5, read=0.3)) as s, pytest.raises(httpx.WriteTimeout):
+        # httpx's meaning: the write timeout bounds the wait to send more of the body (the read timeout
+        # stays long here, so only the write timeout can end the call before the server hangs up at 3 s)
+        with Session(timeout=httpx.Timeout(5, write=0.3)) as s, pytest.raises(httpx.WriteTimeout):
             s.post(server.url, content=b"x" * (16 * 1024 * 1024))  # far more than the socket buffers hold
     finally:
         server.close()
