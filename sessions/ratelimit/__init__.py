@@ -17,13 +17,14 @@ from ._algorithms import (
 )
 from ._limiter import AsyncLimiter, Limiter
 from ._memory import MemoryStorage
-from ._mixin import RatelimitMixin
+from ._mixin import DEFAULT_RATE, RatelimitMixin
 from ._rate import Rate
 from ._sqlite import SQLiteStorage
 from ._storage import STORAGES, Storage, open_storage
 
 __all__ = [
     "ALGORITHMS",
+    "DEFAULT_RATE",
     "GCRA",
     "STORAGES",
     "AlgorithmParams",

@@ -17,7 +17,10 @@ Options (flat keywords, or in ``ratelimit_options=`` / ``ratelimit=`` dicts, whi
 * algorithm: ``type=`` (aliases ``algorithm``, ``ratelimit``/``rate_limit`` when a string, ``limiter``,
   ``ratelimiter``, ``limitertype``) with its parameters ``limit``, ``window``, ``period``, ``burst``,
   ``capacity``, ``fill_rate``, ``leak_rate``; or ``rate="5/2s"`` (a ``Rate``; sliding window unless a type
-  is given).
+  is given). Given none of the algorithm's parameters (``Session()``), the limit is ``DEFAULT_RATE``,
+  5 requests per second per endpoint: ``limit=5, window=1`` for the windows, ``limit=5, period=1`` for GCRA,
+  ``capacity=5`` with ``fill_rate``/``leak_rate=5`` for the buckets. Given some, the required ones must all
+  be there (``type="tokenbucket", capacity=5`` alone is an error naming ``fill_rate``).
 * ``backend`` ("memory", "sqlite", "redis"), ``key`` (prefix, "Session"), ``conn``, ``db``, Redis
   connection options, ``cache_timeout`` (accepted; state is kept exactly as long as it matters, never cut).
 * ``per_host`` (False), ``per_endpoint`` (True), ``key_fn`` (``key_fn(call) -> str`` overrides both; the
@@ -43,7 +46,12 @@ from ._limiter import await_slot, late_tolerance, wait_for_slot
 from ._rate import Rate
 from ._storage import Storage, open_storage
 
-__all__ = ["MAX_SERVER_PAUSE", "RatelimitMixin", "server_pause"]
+__all__ = ["DEFAULT_RATE", "MAX_SERVER_PAUSE", "RatelimitMixin", "server_pause"]
+
+DEFAULT_RATE: Final = Rate(5, 1.0)
+"""The limit of a session given no algorithm parameters: 5 requests per second for each endpoint (its
+scope), in whichever algorithm ``type=`` names — sliding window by default. Polite to one server's
+endpoint, fast enough that a composed ``Session()`` is usable as it is."""
 
 MAX_SERVER_PAUSE: Final = 3600.0
 """Longest pause taken from a server's hint: a bogus ``Retry-After: 99999999`` must not stall a job."""
@@ -236,6 +244,8 @@ def _params_from(options: dict[str, Any]) -> AlgorithmParams:
         return (rate if isinstance(rate, Rate) else Rate.parse(str(rate))).params(
             algorithm or "slidingwindow"
         )
+    if not params:
+        return DEFAULT_RATE.params(algorithm or "slidingwindow")
     return make_params(algorithm or "slidingwindow", **params)
 
 

@@ -14,7 +14,7 @@ import pytest
 from sessions._exceptions import RateLimitExceeded
 from sessions._session import AsyncSession, Session
 from sessions.httpbin import LocalHttpbin
-from sessions.ratelimit import GCRA, LeakyBucket, SlidingWindow, TokenBucket
+from sessions.ratelimit import DEFAULT_RATE, GCRA, FixedWindow, LeakyBucket, Rate, SlidingWindow, TokenBucket
 from sessions.ratelimit._mixin import MAX_SERVER_PAUSE, RatelimitMixin, server_pause
 
 from .conftest import VirtualClock
@@ -211,3 +211,33 @@ async def test_async_session_server_feedback(server: LocalHttpbin, clock: Virtua
         second = await s.get(server.url + "/retry-after/1", params={"seconds": "3", "key": "feedback"})
         assert second.status_code == 200
     assert slept == pytest.approx([3.0])
+
+
+@pytest.mark.parametrize(
+    ("alias", "expected"),
+    [
+        ({}, SlidingWindow(limit=5, window=1)),
+        ({"type": "fixedwindow"}, FixedWindow(limit=5, window=1)),
+        ({"type": "gcra"}, GCRA(limit=5, period=1)),
+        ({"type": "tokenbucket"}, TokenBucket(capacity=5, fill_rate=5)),
+        ({"type": "leakybucket"}, LeakyBucket(capacity=5, leak_rate=5)),
+    ],
+)
+def test_no_parameters_means_the_documented_default(alias: dict[str, str], expected: object) -> None:
+    assert Stub(**alias).ratelimit_params == expected
+    assert Rate(5, 1) == DEFAULT_RATE
+
+
+def test_composed_session_constructs_without_arguments() -> None:
+    from sessions import CacheMixin
+
+    class Composed(CacheMixin, RatelimitMixin, Session):
+        pass
+
+    with Composed() as session:
+        assert session.ratelimit_params == SlidingWindow(limit=5, window=1)
+
+
+def test_some_parameters_still_need_the_rest() -> None:
+    with pytest.raises(ValueError, match=r"tokenbucket: missing parameter.*fill_rate"):
+        Stub(type="tokenbucket", capacity=5)
