@@ -39,9 +39,16 @@ from typing import Any, Final
 
 from sessions._alarm import precise_sleep
 from sessions._exceptions import ImpossibleRequest, RateLimitExceeded
-from sessions._options import take_options
+from sessions._options import register_group, take_options
 
-from ._algorithms import AlgorithmParams, Decision, algorithm_name, make_params
+from ._algorithms import (
+    PARAMETER_NAMES,
+    AlgorithmParams,
+    Decision,
+    algorithm_name,
+    make_params,
+    parameter_names,
+)
 from ._limiter import await_slot, late_tolerance, wait_for_slot
 from ._rate import Rate
 from ._storage import Storage, open_storage
@@ -65,7 +72,7 @@ _ALGORITHM_ALIASES: Final = (
     "ratelimiter",
     "limitertype",
 )
-_PARAM_NAMES: Final = frozenset({"limit", "window", "period", "burst", "capacity", "fill_rate", "leak_rate"})
+_PARAM_NAMES: Final = PARAMETER_NAMES  # every algorithm's: the one chosen uses its own, ignores the others
 # "ratelimit" is not claimed here: as a dict it is the options group (take_options merges it); as a string
 # it is an algorithm alias, popped before take_options sees it.
 _OWN: Final = frozenset(
@@ -80,8 +87,13 @@ _REDIS_NAMES: Final = frozenset(
     | {"dbfilename", "maxmemory", "maxmemory_policy", "unix_socket", "server_binary", "decode_responses"}
     | {"protocol", "use_client_clock"}
 )
-_SHARED: Final = frozenset({"backend", "key", "cache_timeout", "conn", "db"} | _REDIS_NAMES)
+# check_frequency (the memory cache's sweep period) is a backend option the seed lists for both mixins.
+_SHARED: Final = frozenset(
+    {"backend", "key", "cache_timeout", "conn", "db", "check_frequency"} | _REDIS_NAMES
+)
 _FEEDBACK_STATUSES: Final = frozenset({429, 503})
+# "ratelimit" as a string is the algorithm alias: a plain name of this group, not only its dict.
+register_group("ratelimit", _OWN | {"ratelimit"}, _SHARED)
 
 
 class RatelimitMixin:
@@ -235,18 +247,18 @@ def _params_from(options: dict[str, Any]) -> AlgorithmParams:
     if len(names) > 1:
         listed = ", ".join(f"{n}={v!r}" for n, v in given)
         raise ValueError(f"conflicting rate-limit algorithms: {listed}")
-    algorithm = names.pop() if names else None
-    params = {name: options[name] for name in _PARAM_NAMES if name in options}
+    algorithm = names.pop() if names else "slidingwindow"
+    # Parameters are shared (the seed's Testing section passes every algorithm's at once): the chosen
+    # algorithm takes its own and the others' are accepted and unused.
+    params = {name: options[name] for name in parameter_names(algorithm) if name in options}
     rate = options.get("rate")
     if rate is not None:
         if params:
-            raise ValueError(f"give rate= or the parameters {sorted(params)}, not both")
-        return (rate if isinstance(rate, Rate) else Rate.parse(str(rate))).params(
-            algorithm or "slidingwindow"
-        )
+            raise ValueError(f"give rate= or the {algorithm} parameters {sorted(params)}, not both")
+        return (rate if isinstance(rate, Rate) else Rate.parse(str(rate))).params(algorithm)
     if not params:
-        return DEFAULT_RATE.params(algorithm or "slidingwindow")
-    return make_params(algorithm or "slidingwindow", **params)
+        return DEFAULT_RATE.params(algorithm)
+    return make_params(algorithm, **params)
 
 
 def _scope_function(options: dict[str, Any]) -> Callable[[Any], str]:

@@ -141,3 +141,30 @@ def test_per_request_option_declared_by_a_mixin_is_accepted(httpbin: LocalHttpbi
         assert s.get(f"{httpbin.url}/get", expire_after=5).status_code == 200
     with Session() as plain, pytest.raises(TypeError, match="expire_after"):
         plain.get(f"{httpbin.url}/get", expire_after=5)
+
+
+def test_real_mixins_accept_each_others_options_and_dicts() -> None:
+    from sessions import CacheMixin, RatelimitMixin
+
+    class Limited(RatelimitMixin, Session):
+        pass
+
+    class Cached(CacheMixin, Session):
+        pass
+
+    # "Parameters are shared between mixins": the other mixin's options are accepted and not used.
+    with Limited(limit=2, window=1, expire_after=60, cache={"max_entries": 3}, cache_options={}) as s:
+        assert s.ratelimit_params.slot_spacing == 0.5
+    with Cached(expire_after=7, type="gcra", limit=3, ratelimit={"period": 1}, ratelimit_options={}) as c:
+        assert c._cache_core.settings.expire_after == 7
+    for cls in (Limited, Cached):
+        with pytest.raises(TypeError, match=r"cache= got an unexpected keyword argument 'expire_aftr'"):
+            cls(cache={"expire_aftr": 3})
+        with pytest.raises(TypeError, match=r"ratelimit_options= got .* 'windw'; did you mean 'window'"):
+            cls(ratelimit_options={"windw": 3})
+        with pytest.raises(TypeError, match=r"'limt'; did you mean 'limit'"):
+            cls(limt=3)
+        with pytest.raises(TypeError, match=r"cache_options= must be a dict of options, not 'x'"):
+            cls(cache_options="x")
+    with pytest.raises(TypeError, match="'limit'"):  # no mixin: nothing to share with
+        Session(limit=3)

@@ -241,3 +241,28 @@ def test_composed_session_constructs_without_arguments() -> None:
 def test_some_parameters_still_need_the_rest() -> None:
     with pytest.raises(ValueError, match=r"tokenbucket: missing parameter.*fill_rate"):
         Stub(type="tokenbucket", capacity=5)
+
+
+ALL_PARAMETERS = {"window": 1, "limit": 3, "period": 2, "capacity": 5, "fill_rate": 10, "leak_rate": 5}
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "expected"),
+    [
+        ("slidingwindow", SlidingWindow(limit=3, window=1)),
+        ("fixedwindow", FixedWindow(limit=3, window=1)),
+        ("gcra", GCRA(limit=3, period=2)),
+        ("tokenbucket", TokenBucket(capacity=5, fill_rate=10)),
+        ("leakybucket", LeakyBucket(capacity=5, leak_rate=5)),
+    ],
+)
+def test_every_algorithms_parameters_at_once(algorithm: str, expected: object) -> None:
+    # The seed's Testing section: each algorithm takes its own, the others' are accepted and unused.
+    assert Stub(type=algorithm, **ALL_PARAMETERS).ratelimit_params == expected
+    assert Stub(ratelimit={"type": algorithm, **ALL_PARAMETERS}).ratelimit_params == expected
+
+
+def test_rate_with_other_algorithms_parameters() -> None:
+    assert Stub(rate="2/s", capacity=5).ratelimit_params == SlidingWindow(limit=2, window=1)
+    with pytest.raises(ValueError, match=r"rate= or the slidingwindow parameters \['limit'\]"):
+        Stub(rate="2/s", limit=3)
