@@ -124,7 +124,10 @@ class CacheMixin(_Base):
         return cache_disabled(self._cache_core)
 
     def clear_cache(self) -> None:
-        """Delete every entry of this session's cache (only its namespace; never FLUSHDB)."""
+        """Delete every entry of this session's cache (only its namespace; never FLUSHDB).
+
+        With `RatelimitMixin` in the class too, the limiter's state stays (`clear_ratelimit()` resets it).
+        """
         self._cache_core.storage.clear()
 
     async def aclear_cache(self) -> None:

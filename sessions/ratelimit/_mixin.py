@@ -28,6 +28,9 @@ Options (flat keywords, or in ``ratelimit_options=`` / ``ratelimit=`` dicts, whi
 * ``raise_errors`` (False): raise ``RateLimitExceeded`` instead of waiting.
 * ``server_feedback`` (True): pause keys on 429/503 hints (capped at ``MAX_SERVER_PAUSE`` seconds).
 * ``sleep_duration``: accepted for compatibility and ignored — waits are computed, not polled.
+
+``clear_ratelimit()`` forgets the state of this session's ``key=`` namespace (only its own keys, on every
+backend); ``clear_cache()`` is that on a session without ``CacheMixin``, and the HTTP cache's clear with one.
 """
 
 from __future__ import annotations
@@ -180,6 +183,37 @@ class RatelimitMixin:
         if not self._ratelimit_feedback or response.status_code not in _FEEDBACK_STATUSES:
             return 0.0
         return server_pause(response.headers)
+
+    # -- clearing -----------------------------------------------------------------------------------------
+
+    def clear_ratelimit(self) -> None:
+        """Forget this session's rate-limit state: every key under its ``key=`` prefix (``"{key}:…"``), on
+        any backend. Other namespaces in a shared SQLite file or Redis stay; sessions that share this
+        ``key`` share its limits by design, so they see the reset too."""
+        self.ratelimit_storage.clear(prefix=f"{self._ratelimit_prefix}:")
+
+    async def aclear_ratelimit(self) -> None:
+        """Async ``clear_ratelimit()``."""
+        await self.ratelimit_storage.aclear(prefix=f"{self._ratelimit_prefix}:")
+
+    def clear_cache(self) -> None:
+        """The seed's reset between runs. With a ``CacheMixin`` in the class it clears the HTTP cache only
+        (resetting limits lets the next requests burst, so that stays an explicit ``clear_ratelimit()``);
+        on a session with only ``RatelimitMixin`` it is ``clear_ratelimit()``. Callable on ``AsyncSession``
+        too, as the seed's async runner does (``aclear_cache()`` is the non-blocking twin)."""
+        parent = getattr(super(), "clear_cache", None)
+        if parent is not None:
+            parent()
+        else:
+            self.clear_ratelimit()
+
+    async def aclear_cache(self) -> None:
+        """Async ``clear_cache()``."""
+        parent = getattr(super(), "aclear_cache", None)
+        if parent is not None:
+            await parent()
+        else:
+            await self.aclear_ratelimit()
 
     def close(self) -> None:
         """Close the session, then the rate-limit storage."""
