@@ -7,17 +7,21 @@ from sessions._alarm import precise_sleep
 from ._algorithms import (
     ALGORITHMS,
     GCRA,
+    PARAMETER_NAMES,
     AlgorithmParams,
     Decision,
     FixedWindow,
     LeakyBucket,
     SlidingWindow,
     TokenBucket,
+    algorithm_name,
     make_params,
+    parameter_names,
+    required_parameters,
 )
 from ._limiter import AsyncLimiter, Limiter
 from ._memory import MemoryStorage
-from ._mixin import DEFAULT_RATE, RatelimitMixin
+from ._mixin import DEFAULT_RATE, RatelimitMixin, guess_algorithm, session_params
 from ._rate import Rate
 from ._sqlite import SQLiteStorage
 from ._storage import STORAGES, Storage, open_storage
@@ -26,6 +30,7 @@ __all__ = [
     "ALGORITHMS",
     "DEFAULT_RATE",
     "GCRA",
+    "PARAMETER_NAMES",
     "STORAGES",
     "AlgorithmParams",
     "AsyncLimiter",
@@ -40,7 +45,12 @@ __all__ = [
     "SlidingWindow",
     "Storage",
     "TokenBucket",
+    "algorithm_name",
+    "guess_algorithm",
     "make_params",
     "open_storage",
+    "parameter_names",
     "precise_sleep",
+    "required_parameters",
+    "session_params",
 ]

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 from sessions._alarm import precise_sleep
@@ -45,18 +45,27 @@ from sessions._exceptions import ImpossibleRequest, RateLimitExceeded
 from sessions._options import register_group, take_options
 
 from ._algorithms import (
+    ALGORITHMS,
     PARAMETER_NAMES,
     AlgorithmParams,
     Decision,
     algorithm_name,
     make_params,
     parameter_names,
+    required_parameters,
 )
 from ._limiter import await_slot, late_tolerance, wait_for_slot
 from ._rate import Rate
 from ._storage import Storage, open_storage
 
-__all__ = ["DEFAULT_RATE", "MAX_SERVER_PAUSE", "RatelimitMixin", "server_pause"]
+__all__ = [
+    "DEFAULT_RATE",
+    "MAX_SERVER_PAUSE",
+    "RatelimitMixin",
+    "guess_algorithm",
+    "server_pause",
+    "session_params",
+]
 
 DEFAULT_RATE: Final = Rate(5, 1.0)
 """The limit of a session given no algorithm parameters: 5 requests per second for each endpoint (its
@@ -272,6 +281,26 @@ def _delta_or_date(value: str | None, wall: float) -> float:
 def _delta_or_epoch(value: str | None, wall: float) -> float:
     number = _number(value)
     return max(0.0, number - wall) if number > 1e9 else number
+
+
+def session_params(**options: Any) -> AlgorithmParams:
+    """The algorithm parameters a ``RatelimitMixin`` session built with these keywords uses: ``type=`` (or an
+    alias) and that algorithm's parameters, ``rate=``, or ``DEFAULT_RATE``; other keywords are ignored, as
+    the session ignores them. ``session_params(type="gcra", limit=3, period=2, window=9)`` is
+    ``GCRA(limit=3, period=2)``."""
+    return _params_from(options)
+
+
+def guess_algorithm(names: Iterable[str]) -> str | None:
+    """The algorithm whose parameters ``names`` are (those among them that are algorithm parameters), or
+    None. ``limit`` + ``window`` fit both windows: the default, ``"slidingwindow"``, is named."""
+    given = set(names) & PARAMETER_NAMES
+    if not given:
+        return None
+    for algorithm in ALGORITHMS:
+        if set(required_parameters(algorithm)) <= given <= set(parameter_names(algorithm)):
+            return algorithm
+    return None
 
 
 def _params_from(options: dict[str, Any]) -> AlgorithmParams:
