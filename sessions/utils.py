@@ -22,6 +22,7 @@ from typing import Any, Literal, ParamSpec, TypeVar, cast, overload
 from urllib.parse import quote, urlencode
 
 from sessions.ratelimit import (
+    DEFAULT_ALGORITHM,
     algorithm_name,
     guess_algorithm,
     parameter_names,
@@ -244,21 +245,19 @@ def _print_report(name: str, seconds: float) -> None:
 
 
 def _takes_type(func: Callable[..., Any]) -> bool:
+    """A test function of the seed's Testing runner: ``(n_tests=25, min=0, max=5, **kwargs)``."""
     try:
-        parameters = inspect.signature(func).parameters.values()
+        parameters = list(inspect.signature(func).parameters.values())
     except (TypeError, ValueError):
         return False
-    return any(
-        p.kind is p.VAR_KEYWORD or (p.name == "type" and p.kind is not p.POSITIONAL_ONLY) for p in parameters
-    )
+    names = {p.name for p in parameters if p.kind is not p.POSITIONAL_ONLY}
+    return "n_tests" in names and "type" not in names and any(p.kind is p.VAR_KEYWORD for p in parameters)
 
 
 def _with_type(kwargs: dict[str, Any]) -> None:
-    """The seed's runner calls its tests without ``type=`` when randomized; name the algorithm it means."""
+    """The seed's async runner calls its tests without ``type=``: name the algorithm they run."""
     if "type" not in kwargs:
-        algorithm = guess_algorithm(kwargs)
-        if algorithm is not None:
-            kwargs["type"] = algorithm
+        kwargs["type"] = guess_algorithm(kwargs) or DEFAULT_ALGORITHM
 
 
 def _wrap(func: Callable[P, Any], report: Report, clock: Callable[[], float]) -> Callable[P, Any]:
@@ -311,11 +310,14 @@ def timer(
     `time.perf_counter`. For a coroutine function the time covers the awaited call,
     not just the creation of the coroutine. A call that raises is timed too.
 
-    As the original's timer did for its Testing section: a function that takes ``type``
-    (or ``**kwargs``), called without ``type=`` but with one algorithm's parameters
-    (``capacity=5, fill_rate=10``), is called with that algorithm as ``type=``
-    (`sessions.ratelimit.guess_algorithm`; ``limit`` + ``window`` name the sliding window).
-    The seed's randomized async runner calls its tests that way.
+    The original's timer was its Testing section's, and filled in the algorithm its test
+    functions read from ``kwargs["type"]``; so does this one, for those functions only — the
+    ones taking ``n_tests`` and ``**kwargs`` but no ``type`` parameter, like
+    ``test_memory(n_tests=25, min=0, max=5, **kwargs)``. Called without ``type=`` (the seed's
+    async runner does), such a function gets the algorithm whose parameters the call carries
+    (``capacity=5, fill_rate=10`` → ``"tokenbucket"``; `sessions.ratelimit.guess_algorithm`,
+    ``limit`` + ``window`` naming the sliding window), else the sessions' default, the sliding
+    window. Every other function is called exactly as it was.
     """
 
     def decorate(f: Callable[P, R]) -> Callable[P, R]:

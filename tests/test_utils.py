@@ -192,8 +192,8 @@ def _seen_kwargs() -> tuple[list[dict[str, object]], object]:
         ({"capacity": 5, "leak_rate": 10}, "leakybucket"),
         ({"limit": 3, "period": 2}, "gcra"),
         ({"limit": 3, "window": 2}, "slidingwindow"),  # both windows take these: the default one
-        ({"n_tests": 3}, None),  # no algorithm parameters: nothing to name
-        ({"capacity": 5}, None),  # incomplete
+        ({"n_tests": 3}, "slidingwindow"),  # no algorithm parameters: the sessions' default
+        ({"capacity": 5}, "slidingwindow"),  # incomplete: no algorithm is named
     ],
 )
 def test_timer_names_the_algorithm_a_call_without_type_means(given: dict[str, object], expected: str) -> None:
@@ -203,15 +203,25 @@ def test_timer_names_the_algorithm_a_call_without_type_means(given: dict[str, ob
     assert [kw.get("type") for kw in seen] == [expected, "fixedwindow"]
 
 
-def test_timer_leaves_functions_without_type_alone() -> None:
-    seen: list[tuple[int, int]] = []
+def test_timer_leaves_other_functions_alone() -> None:
+    seen: list[object] = []
 
     @timer(report=lambda _n, _s: None)
     def plain(limit: int, window: int) -> None:
         seen.append((limit, window))
 
+    @timer(report=lambda _n, _s: None)
+    def generic(url: str, **kwargs: object) -> None:  # **kwargs but no n_tests: not a runner test
+        seen.append(kwargs)
+
+    @timer(report=lambda _n, _s: None)
+    def typed(n_tests: int, type: str = "gcra", **kwargs: object) -> None:  # handles type itself
+        seen.append(type)
+
     plain(limit=1, window=2)
-    assert seen == [(1, 2)]
+    generic("u", limit=1, window=2)
+    typed(3, limit=1, window=2)
+    assert seen == [(1, 2), {"limit": 1, "window": 2}, "gcra"]
 
 
 # ---------------------------------------------------------------- make_test / extract_args

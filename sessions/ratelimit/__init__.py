@@ -21,13 +21,14 @@ from ._algorithms import (
 )
 from ._limiter import AsyncLimiter, Limiter
 from ._memory import MemoryStorage
-from ._mixin import DEFAULT_RATE, RatelimitMixin, guess_algorithm, session_params
+from ._mixin import DEFAULT_ALGORITHM, DEFAULT_RATE, RatelimitMixin, guess_algorithm, session_params
 from ._rate import Rate
 from ._sqlite import SQLiteStorage
 from ._storage import STORAGES, Storage, open_storage
 
 __all__ = [
     "ALGORITHMS",
+    "DEFAULT_ALGORITHM",
     "DEFAULT_RATE",
     "GCRA",
     "PARAMETER_NAMES",

@@ -59,6 +59,7 @@ from ._rate import Rate
 from ._storage import Storage, open_storage
 
 __all__ = [
+    "DEFAULT_ALGORITHM",
     "DEFAULT_RATE",
     "MAX_SERVER_PAUSE",
     "RatelimitMixin",
@@ -66,6 +67,9 @@ __all__ = [
     "server_pause",
     "session_params",
 ]
+
+DEFAULT_ALGORITHM: Final = "slidingwindow"
+"""The algorithm of a session given no ``type=`` (or alias)."""
 
 DEFAULT_RATE: Final = Rate(5, 1.0)
 """The limit of a session given no algorithm parameters: 5 requests per second for each endpoint (its
@@ -310,7 +314,7 @@ def _params_from(options: dict[str, Any]) -> AlgorithmParams:
     if len(names) > 1:
         listed = ", ".join(f"{n}={v!r}" for n, v in given)
         raise ValueError(f"conflicting rate-limit algorithms: {listed}")
-    algorithm = names.pop() if names else "slidingwindow"
+    algorithm = names.pop() if names else DEFAULT_ALGORITHM
     # Parameters are shared (the seed's Testing section passes every algorithm's at once): the chosen
     # algorithm takes its own and the others' are accepted and unused.
     params = {name: options[name] for name in parameter_names(algorithm) if name in options}
