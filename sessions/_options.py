@@ -6,6 +6,12 @@ per-mixin dicts (`ratelimit_options={...}` / `ratelimit={...}`, `cache_options={
 `cache={...}`) for the options two mixins share. Each mixin takes its own names out of
 the keyword dict before calling `super().__init__`; the base session then rejects what
 nobody claimed, so a typo is a `TypeError` naming it instead of being silently dropped.
+
+"Parameters are shared between mixins" (the seed): every mixin registers its names here
+(`register_group`), so a session with one mixin also accepts — and does not use — the
+other's options and dicts (`Session(expire_after=60)` on a rate-limited-only class, as
+the seed's Testing section does with every algorithm's parameters). Only a keyword no
+mixin and no httpx knows is the `TypeError`.
 """
 
 from __future__ import annotations
@@ -14,11 +20,23 @@ import difflib
 from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 
-__all__ = ["CLAIMED", "KNOWN", "reject_unknown", "take_options"]
+__all__ = ["CLAIMED", "KNOWN", "register_group", "reject_unknown", "take_options"]
 
 #: Private keys the mixins leave in the kwargs dict for the base session to read.
 CLAIMED = "__sessions_claimed__"
 KNOWN = "__sessions_known__"
+
+# group name -> every option name its mixin reads (own + shared), filled by `register_group`.
+_GROUPS: dict[str, frozenset[str]] = {}
+
+
+def register_group(group: str, names: Iterable[str], shared: Iterable[str] = ()) -> None:
+    """Declare a mixin's options (at import of its module) so other mixins accept them too."""
+    _GROUPS[group] = frozenset(names) | frozenset(shared)
+
+
+def _dict_names(group: str) -> tuple[str, str]:
+    return (f"{group}_options", group)
 
 
 def take_options(
@@ -34,23 +52,48 @@ def take_options(
       mixin sees them too; the base session drops them at the end.
     * `{group}_options=` and `{group}=` (when it is a mapping) are popped and win over
       the flat keywords, as in the seed. An unknown key inside them is a `TypeError`.
+    * Another registered group's names and dicts are accepted and left unused (claimed, so
+      the base session drops them unless that group's mixin is in the class and takes them
+      first); an unknown key inside another group's dict is a `TypeError` too.
     """
     own = frozenset(names)
     common = frozenset(shared)
     claimed: set[str] = kwargs.setdefault(CLAIMED, set())
     known: set[str] = kwargs.setdefault(KNOWN, set())
     claimed.update(common)
-    known.update(own | common | {group, f"{group}_options"})
+    known.update(own | common | set(_dict_names(group)))
+    _accept_other_groups(kwargs, group, claimed, known)
 
     options: dict[str, Any] = {name: kwargs[name] for name in common if name in kwargs}
     options.update({name: kwargs.pop(name) for name in own if name in kwargs})
-    for dict_name in (f"{group}_options", group):
+    for dict_name in _dict_names(group):
         value = kwargs.get(dict_name)
         if isinstance(value, Mapping):
             del kwargs[dict_name]
             reject_unknown(value, own | common, where=f"{dict_name}=")
             options.update(value)
+        elif value is not None and dict_name not in own:
+            raise TypeError(f"{dict_name}= must be a dict of options, not {value!r}")
+        elif dict_name in kwargs and dict_name not in own:
+            del kwargs[dict_name]  # None: no options
     return options
+
+
+def _accept_other_groups(
+    kwargs: MutableMapping[str, Any], group: str, claimed: set[str], known: set[str]
+) -> None:
+    for other, allowed in _GROUPS.items():
+        if other == group:
+            continue
+        for dict_name in _dict_names(other):
+            value = kwargs.get(dict_name)
+            if isinstance(value, Mapping):
+                reject_unknown(value, allowed, where=f"{dict_name}=")
+            elif value is not None and dict_name not in allowed:
+                raise TypeError(f"{dict_name}= must be a dict of options, not {value!r}")
+        names = allowed | set(_dict_names(other))
+        claimed.update(name for name in names if name in kwargs)
+        known.update(names)  # also for the close-match hint of a typo
 
 
 def reject_unknown(given: Iterable[str], allowed: Iterable[str], *, where: str) -> None:

@@ -1,4 +1,5 @@
-"""Test conveniences: `Urls` builds httpbin URLs, `timer` times a function.
+"""Test conveniences: `Urls` builds httpbin URLs, `timer` times a function, `make_test` and
+`extract_args` make and read rate-limit test parameters (the original README's Testing section).
 
 `Urls` follows the original pysessions helper: a base URL (by default the docker httpbin
 on ``http://localhost:8080``; point it at `sessions.httpbin.LocalHttpbin().url`), one
@@ -16,11 +17,19 @@ import inspect
 import random
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, ParamSpec, TypeVar, cast, overload
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Literal, ParamSpec, TypeVar, cast, overload
 from urllib.parse import quote, urlencode
 
-__all__ = ["STATUS_CODES", "Urls", "timer"]
+from sessions.ratelimit import (
+    DEFAULT_ALGORITHM,
+    algorithm_name,
+    guess_algorithm,
+    parameter_names,
+    session_params,
+)
+
+__all__ = ["STATUS_CODES", "Urls", "extract_args", "make_test", "timer"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -235,12 +244,31 @@ def _print_report(name: str, seconds: float) -> None:
     print(f"{name} took {seconds:.3f}s", file=sys.stderr)
 
 
+def _takes_type(func: Callable[..., Any]) -> bool:
+    """A test function of the seed's Testing runner: ``(n_tests=25, min=0, max=5, **kwargs)``."""
+    try:
+        parameters = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    names = {p.name for p in parameters if p.kind is not p.POSITIONAL_ONLY}
+    return "n_tests" in names and "type" not in names and any(p.kind is p.VAR_KEYWORD for p in parameters)
+
+
+def _with_type(kwargs: dict[str, Any]) -> None:
+    """The seed's async runner calls its tests without ``type=``: name the algorithm they run."""
+    if "type" not in kwargs:
+        kwargs["type"] = guess_algorithm(kwargs) or DEFAULT_ALGORITHM
+
+
 def _wrap(func: Callable[P, Any], report: Report, clock: Callable[[], float]) -> Callable[P, Any]:
     name = getattr(func, "__qualname__", repr(func))
+    fill_type = _takes_type(func)
     if inspect.iscoroutinefunction(func):
 
         @functools.wraps(func)
         async def atimed(*args: P.args, **kwargs: P.kwargs) -> Any:
+            if fill_type:
+                _with_type(kwargs)
             start = clock()
             try:
                 return await func(*args, **kwargs)
@@ -251,6 +279,8 @@ def _wrap(func: Callable[P, Any], report: Report, clock: Callable[[], float]) ->
 
     @functools.wraps(func)
     def timed(*args: P.args, **kwargs: P.kwargs) -> Any:
+        if fill_type:
+            _with_type(kwargs)
         start = clock()
         try:
             return func(*args, **kwargs)
@@ -279,9 +309,96 @@ def timer(
     ``fn(name, seconds)`` instead (collect timings in tests), and `clock` replaces
     `time.perf_counter`. For a coroutine function the time covers the awaited call,
     not just the creation of the coroutine. A call that raises is timed too.
+
+    The original's timer was its Testing section's, and filled in the algorithm its test
+    functions read from ``kwargs["type"]``; so does this one, for those functions only — the
+    ones taking ``n_tests`` and ``**kwargs`` but no ``type`` parameter, like
+    ``test_memory(n_tests=25, min=0, max=5, **kwargs)``. Called without ``type=`` (the seed's
+    async runner does), such a function gets the algorithm whose parameters the call carries
+    (``capacity=5, fill_rate=10`` → ``"tokenbucket"``; `sessions.ratelimit.guess_algorithm`,
+    ``limit`` + ``window`` naming the sliding window), else the sessions' default, the sliding
+    window. Every other function is called exactly as it was.
     """
 
     def decorate(f: Callable[P, R]) -> Callable[P, R]:
         return cast(Callable[P, R], _wrap(f, report, clock))
 
     return decorate(func) if func is not None else decorate
+
+
+# ---------------------------------------------------------------- rate-limit test parameters
+
+#: How long, at most, the waiting part of a `make_test` run takes by default (seconds).
+MAKE_TEST_SECONDS = 1.0
+
+
+@overload
+def make_test(
+    type: str,
+    dct: Literal[True],
+    *,
+    rng: random.Random | None = ...,
+    max_seconds: float = ...,
+) -> dict[str, Any]: ...
+@overload
+def make_test(
+    type: str,
+    dct: Literal[False] = ...,
+    *,
+    rng: random.Random | None = ...,
+    max_seconds: float = ...,
+) -> tuple[Any, ...]: ...
+def make_test(
+    type: str,
+    dct: bool = False,
+    *,
+    rng: random.Random | None = None,
+    max_seconds: float = MAKE_TEST_SECONDS,
+) -> dict[str, Any] | tuple[Any, ...]:
+    """Random valid parameters for algorithm `type`, plus ``n_tests``, the number of requests a
+    test sends through them (the original README's ``run_sync_tests(randomize=True)``).
+
+    ``make_test("gcra", dct=True)`` → ``{"limit": 4, "period": 0.37, "n_tests": 9}``: the
+    algorithm's required parameters (`sessions.ratelimit.required_parameters`) and ``n_tests``
+    more than its burst, so the limit is felt, while the waits of ``n_tests`` requests stay
+    within about `max_seconds`. With ``dct=False`` (the original's default) the same values as
+    a tuple, in that order. `rng` makes the draw repeatable. Never includes ``type``: the
+    runner passes it beside these.
+    """
+    draw = rng or random.Random()
+    algorithm = algorithm_name(type)
+    limit = draw.randint(2, 6)
+    period = round(draw.uniform(0.2, 0.5), 2)
+    if algorithm in ("tokenbucket", "leakybucket"):
+        capacity = draw.randint(1, limit)
+        rate_name = "fill_rate" if algorithm == "tokenbucket" else "leak_rate"
+        chosen: dict[str, Any] = {"capacity": capacity, rate_name: round(limit / period, 2)}
+    elif algorithm == "gcra":
+        chosen = {"limit": limit, "period": period}
+    else:
+        chosen = {"limit": limit, "window": period}
+    params = session_params(type=algorithm, **chosen)
+    burst = max(1, int(params.max_cost))
+    room = max(1, int(max_seconds / params.slot_spacing))  # requests the limit lets through in max_seconds
+    chosen["n_tests"] = draw.randint(burst + 1, burst + room)
+    return chosen if dct else tuple(chosen.values())
+
+
+def extract_args(type: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters algorithm `type` uses out of `kwargs`, as the original README's test
+    functions report them: ``extract_args("gcra", {"limit": 3, "period": 2, "window": 1,
+    "n_tests": 25})`` → ``{"limit": 3, "period": 2, "burst": 1, "n_tests": 25}``.
+
+    The values are those a `RatelimitMixin` session given ``type=type, **kwargs`` uses: the
+    algorithm's own parameters (other algorithms' are dropped), ``rate=``, or
+    `sessions.ratelimit.DEFAULT_RATE` when none is given; ``n_tests`` is kept when present
+    (the runner's request count). Invalid or incomplete parameters raise the session's
+    `ValueError`.
+    """
+    algorithm = algorithm_name(type)
+    options = {k: v for k, v in kwargs.items() if k != "type"}
+    params = session_params(**options, type=algorithm)
+    found = {name: getattr(params, name) for name in parameter_names(algorithm)}
+    if "n_tests" in kwargs:
+        found["n_tests"] = kwargs["n_tests"]
+    return found

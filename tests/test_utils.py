@@ -1,4 +1,4 @@
-"""sessions.utils: Urls (the seed's httpbin URL helper) and timer."""
+"""sessions.utils: Urls (the seed's httpbin URL helper), timer, make_test and extract_args."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from sessions.httpbin import LocalHttpbin
-from sessions.utils import STATUS_CODES, Urls, timer
+from sessions.ratelimit import ALGORITHMS, required_parameters, session_params
+from sessions.utils import STATUS_CODES, Urls, extract_args, make_test, timer
 
 # ---------------------------------------------------------------- Urls
 
@@ -172,3 +173,101 @@ def test_bare_timer_prints_to_stderr(capsys: pytest.CaptureFixture[str]) -> None
     captured = capsys.readouterr()
     assert "work took" in captured.err
     assert captured.out == ""
+
+
+def _seen_kwargs() -> tuple[list[dict[str, object]], object]:
+    seen: list[dict[str, object]] = []
+
+    @timer(report=lambda _n, _s: None)
+    def run(n_tests: int = 25, **kwargs: object) -> None:
+        seen.append(kwargs)
+
+    return seen, run
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ({"capacity": 5, "fill_rate": 10, "n_tests": 9}, "tokenbucket"),
+        ({"capacity": 5, "leak_rate": 10}, "leakybucket"),
+        ({"limit": 3, "period": 2}, "gcra"),
+        ({"limit": 3, "window": 2}, "slidingwindow"),  # both windows take these: the default one
+        ({"n_tests": 3}, "slidingwindow"),  # no algorithm parameters: the sessions' default
+        ({"capacity": 5}, "slidingwindow"),  # incomplete: no algorithm is named
+    ],
+)
+def test_timer_names_the_algorithm_a_call_without_type_means(given: dict[str, object], expected: str) -> None:
+    seen, run = _seen_kwargs()
+    run(**given)  # type: ignore[operator]
+    run(type="fixedwindow", **given)  # type: ignore[operator]
+    assert [kw.get("type") for kw in seen] == [expected, "fixedwindow"]
+
+
+def test_timer_leaves_other_functions_alone() -> None:
+    seen: list[object] = []
+
+    @timer(report=lambda _n, _s: None)
+    def plain(limit: int, window: int) -> None:
+        seen.append((limit, window))
+
+    @timer(report=lambda _n, _s: None)
+    def generic(url: str, **kwargs: object) -> None:  # **kwargs but no n_tests: not a runner test
+        seen.append(kwargs)
+
+    @timer(report=lambda _n, _s: None)
+    def typed(n_tests: int, type: str = "gcra", **kwargs: object) -> None:  # handles type itself
+        seen.append(type)
+
+    plain(limit=1, window=2)
+    generic("u", limit=1, window=2)
+    typed(3, limit=1, window=2)
+    assert seen == [(1, 2), {"limit": 1, "window": 2}, "gcra"]
+
+
+# ---------------------------------------------------------------- make_test / extract_args
+
+
+@pytest.mark.parametrize("algorithm", list(ALGORITHMS))
+def test_make_test_draws_valid_bounded_parameters(algorithm: str) -> None:
+    rng = random.Random(12)
+    for _ in range(200):
+        drawn = make_test(algorithm, dct=True, rng=rng, max_seconds=0.8)
+        assert set(drawn) == {*required_parameters(algorithm), "n_tests"}  # never "type": the runner adds it
+        params = session_params(type=algorithm, **drawn)  # valid: a session takes them
+        burst = max(1, int(params.max_cost))
+        assert drawn["n_tests"] > burst  # the limit is felt ...
+        assert (drawn["n_tests"] - burst) * params.slot_spacing <= 0.8  # ... and the waits stay bounded
+    assert make_test(algorithm, rng=random.Random(3)) == tuple(
+        make_test(algorithm, True, rng=random.Random(3)).values()
+    )
+
+
+def test_make_test_names_an_unknown_algorithm() -> None:
+    with pytest.raises(ValueError, match="unknown rate-limit algorithm 'bogus'"):
+        make_test("bogus")
+
+
+def test_extract_args_keeps_what_the_algorithm_uses() -> None:
+    every = {
+        "window": 1,
+        "limit": 3,
+        "period": 2,
+        "capacity": 5,
+        "fill_rate": 10,
+        "leak_rate": 5,
+        "n_tests": 25,
+    }
+    assert extract_args("slidingwindow", every) == {"limit": 3, "window": 1, "n_tests": 25}
+    assert extract_args("gcra", {**every, "type": "gcra"}) == {
+        "limit": 3,
+        "period": 2,
+        "burst": 1,
+        "n_tests": 25,
+    }
+    assert extract_args("token-bucket", every) == {"capacity": 5, "fill_rate": 10, "n_tests": 25}
+    assert extract_args("leakybucket", {"backend": "redis"}) == {
+        "capacity": 5.0,
+        "leak_rate": 5.0,
+    }  # the default
+    with pytest.raises(ValueError, match="fixedwindow: missing parameter"):
+        extract_args("fixedwindow", {"limit": 3})

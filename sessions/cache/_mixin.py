@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 from httpx._client import UseClientDefault
 
 from .._models import Call, Response
-from .._options import take_options
+from .._options import register_group, take_options
 from ._core import CacheCore, Plan
 from ._entry import VARY_INDEX, CachedEntry
 from ._flight import AsyncFlights, Flights
@@ -58,6 +58,7 @@ _SHARED: Final = frozenset(
     }
 )  # fmt: skip
 _REDIS_OPTIONS: Final = _SHARED - {"backend", "key", "cache_timeout", "check_frequency"}
+register_group("cache", CACHE_OPTIONS, _SHARED)
 _STORE_ERRORS = (Exception,)  # a failing backend must not fail the request: logged, then a miss
 
 # Which caches are switched off in this context: ids of CacheCore objects, or 0 for all.
@@ -123,7 +124,10 @@ class CacheMixin(_Base):
         return cache_disabled(self._cache_core)
 
     def clear_cache(self) -> None:
-        """Delete every entry of this session's cache (only its namespace; never FLUSHDB)."""
+        """Delete every entry of this session's cache (only its namespace; never FLUSHDB).
+
+        With `RatelimitMixin` in the class too, the limiter's state stays (`clear_ratelimit()` resets it).
+        """
         self._cache_core.storage.clear()
 
     async def aclear_cache(self) -> None:

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import MISSING, dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from functools import cached_property
 from typing import Any, ClassVar, Final, Literal, NamedTuple
 
@@ -47,6 +47,7 @@ __all__ = [
     "GCRA",
     "MODES",
     "NS",
+    "PARAMETER_NAMES",
     "US",
     "AlgorithmParams",
     "Decision",
@@ -61,6 +62,8 @@ __all__ = [
     "decide",
     "make_params",
     "max_wait_ticks",
+    "parameter_names",
+    "required_parameters",
 ]
 
 NS: Final = 1_000_000_000
@@ -792,16 +795,35 @@ def algorithm_name(name: str) -> str:
     return canonical
 
 
+def parameter_names(algorithm: str) -> tuple[str, ...]:
+    """The keyword parameters of ``algorithm``, in declaration order: ``("limit", "window")`` for
+    ``"slidingwindow"``, ``("limit", "period", "burst")`` for ``"gcra"`` (the one place that says which
+    algorithm takes what: the mixin, ``make_params`` and ``sessions.utils`` read it)."""
+    cls = ALGORITHMS[algorithm_name(algorithm)]
+    return tuple(f.name for f in fields(cls) if f.init)
+
+
+def required_parameters(algorithm: str) -> tuple[str, ...]:
+    """The parameters of ``algorithm`` that have no default (``burst`` is GCRA's only optional one)."""
+    cls = ALGORITHMS[algorithm_name(algorithm)]
+    return tuple(f.name for f in fields(cls) if f.init and _required(f))
+
+
+PARAMETER_NAMES: Final[frozenset[str]] = frozenset(n for name in ALGORITHMS for n in parameter_names(name))
+"""Every algorithm's parameter names together: ``limit``, ``window``, ``period``, ``burst``, ``capacity``,
+``fill_rate``, ``leak_rate``."""
+
+
 def make_params(algorithm: str, **params: Any) -> AlgorithmParams:
     """Build the parameter object for ``algorithm`` from keywords, naming what is missing or unexpected."""
     cls = ALGORITHMS[algorithm_name(algorithm)]
-    fields = {f.name for f in cls.__dataclass_fields__.values() if f.init}
-    unknown = sorted(set(params) - fields)
+    accepted = parameter_names(cls.algorithm)
+    unknown = sorted(set(params) - set(accepted))
     if unknown:
-        expected = ", ".join(sorted(fields))
+        expected = ", ".join(sorted(accepted))
         names = ", ".join(unknown)
         raise ValueError(f"{cls.algorithm}: unexpected parameter(s) {names}; expected {expected}")
-    required = [n for n, f in cls.__dataclass_fields__.items() if f.init and n not in params and _required(f)]
+    required = [n for n in required_parameters(cls.algorithm) if n not in params]
     if required:
         raise ValueError(f"{cls.algorithm}: missing parameter(s) {', '.join(required)}")
     return cls(**params)

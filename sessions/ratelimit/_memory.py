@@ -213,19 +213,24 @@ class MemoryStorage:
         """Async twin of ``pause``."""
         self.pause(key, params, seconds)
 
-    def clear(self, key: str | None = None) -> None:
-        """Forget ``key``, or every key."""
+    def clear(self, key: str | None = None, *, prefix: str | None = None) -> None:
+        """Forget ``key``, every key starting with ``prefix``, or every key."""
         with self._lock:
-            if key is None:
+            if prefix is not None:
+                for name in [k for k in self._data if k.startswith(prefix)]:
+                    del self._data[name]
+                for name in [k for k in self._logs if k.startswith(prefix)]:
+                    del self._logs[name]
+            elif key is None:
                 self._data.clear()
                 self._logs.clear()
             else:
                 self._data.pop(key, None)
                 self._logs.pop(key, None)
 
-    async def aclear(self, key: str | None = None) -> None:
+    async def aclear(self, key: str | None = None, *, prefix: str | None = None) -> None:
         """Async twin of ``clear``."""
-        self.clear(key)
+        self.clear(key, prefix=prefix)
 
     def close(self) -> None:
         """Nothing to release; state stays readable until the object is dropped."""

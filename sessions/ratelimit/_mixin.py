@@ -17,7 +17,10 @@ Options (flat keywords, or in ``ratelimit_options=`` / ``ratelimit=`` dicts, whi
 * algorithm: ``type=`` (aliases ``algorithm``, ``ratelimit``/``rate_limit`` when a string, ``limiter``,
   ``ratelimiter``, ``limitertype``) with its parameters ``limit``, ``window``, ``period``, ``burst``,
   ``capacity``, ``fill_rate``, ``leak_rate``; or ``rate="5/2s"`` (a ``Rate``; sliding window unless a type
-  is given).
+  is given). Given none of the algorithm's parameters (``Session()``), the limit is ``DEFAULT_RATE``,
+  5 requests per second per endpoint: ``limit=5, window=1`` for the windows, ``limit=5, period=1`` for GCRA,
+  ``capacity=5`` with ``fill_rate``/``leak_rate=5`` for the buckets. Given some, the required ones must all
+  be there (``type="tokenbucket", capacity=5`` alone is an error naming ``fill_rate``).
 * ``backend`` ("memory", "sqlite", "redis"), ``key`` (prefix, "Session"), ``conn``, ``db``, Redis
   connection options, ``cache_timeout`` (accepted; state is kept exactly as long as it matters, never cut).
 * ``per_host`` (False), ``per_endpoint`` (True), ``key_fn`` (``key_fn(call) -> str`` overrides both; the
@@ -25,25 +28,53 @@ Options (flat keywords, or in ``ratelimit_options=`` / ``ratelimit=`` dicts, whi
 * ``raise_errors`` (False): raise ``RateLimitExceeded`` instead of waiting.
 * ``server_feedback`` (True): pause keys on 429/503 hints (capped at ``MAX_SERVER_PAUSE`` seconds).
 * ``sleep_duration``: accepted for compatibility and ignored — waits are computed, not polled.
+
+``clear_ratelimit()`` forgets the state of this session's ``key=`` namespace (only its own keys, on every
+backend); ``clear_cache()`` is that on a session without ``CacheMixin``, and the HTTP cache's clear with one.
 """
 
 from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 from sessions._alarm import precise_sleep
 from sessions._exceptions import ImpossibleRequest, RateLimitExceeded
-from sessions._options import take_options
+from sessions._options import register_group, take_options
 
-from ._algorithms import AlgorithmParams, Decision, algorithm_name, make_params
+from ._algorithms import (
+    ALGORITHMS,
+    PARAMETER_NAMES,
+    AlgorithmParams,
+    Decision,
+    algorithm_name,
+    make_params,
+    parameter_names,
+    required_parameters,
+)
 from ._limiter import await_slot, late_tolerance, wait_for_slot
 from ._rate import Rate
 from ._storage import Storage, open_storage
 
-__all__ = ["MAX_SERVER_PAUSE", "RatelimitMixin", "server_pause"]
+__all__ = [
+    "DEFAULT_ALGORITHM",
+    "DEFAULT_RATE",
+    "MAX_SERVER_PAUSE",
+    "RatelimitMixin",
+    "guess_algorithm",
+    "server_pause",
+    "session_params",
+]
+
+DEFAULT_ALGORITHM: Final = "slidingwindow"
+"""The algorithm of a session given no ``type=`` (or alias)."""
+
+DEFAULT_RATE: Final = Rate(5, 1.0)
+"""The limit of a session given no algorithm parameters: 5 requests per second for each endpoint (its
+scope), in whichever algorithm ``type=`` names — sliding window by default. Polite to one server's
+endpoint, fast enough that a composed ``Session()`` is usable as it is."""
 
 MAX_SERVER_PAUSE: Final = 3600.0
 """Longest pause taken from a server's hint: a bogus ``Retry-After: 99999999`` must not stall a job."""
@@ -57,7 +88,7 @@ _ALGORITHM_ALIASES: Final = (
     "ratelimiter",
     "limitertype",
 )
-_PARAM_NAMES: Final = frozenset({"limit", "window", "period", "burst", "capacity", "fill_rate", "leak_rate"})
+_PARAM_NAMES: Final = PARAMETER_NAMES  # every algorithm's: the one chosen uses its own, ignores the others
 # "ratelimit" is not claimed here: as a dict it is the options group (take_options merges it); as a string
 # it is an algorithm alias, popped before take_options sees it.
 _OWN: Final = frozenset(
@@ -72,8 +103,13 @@ _REDIS_NAMES: Final = frozenset(
     | {"dbfilename", "maxmemory", "maxmemory_policy", "unix_socket", "server_binary", "decode_responses"}
     | {"protocol", "use_client_clock"}
 )
-_SHARED: Final = frozenset({"backend", "key", "cache_timeout", "conn", "db"} | _REDIS_NAMES)
+# check_frequency (the memory cache's sweep period) is a backend option the seed lists for both mixins.
+_SHARED: Final = frozenset(
+    {"backend", "key", "cache_timeout", "conn", "db", "check_frequency"} | _REDIS_NAMES
+)
 _FEEDBACK_STATUSES: Final = frozenset({429, 503})
+# "ratelimit" as a string is the algorithm alias: a plain name of this group, not only its dict.
+register_group("ratelimit", _OWN | {"ratelimit"}, _SHARED)
 
 
 class RatelimitMixin:
@@ -161,6 +197,37 @@ class RatelimitMixin:
             return 0.0
         return server_pause(response.headers)
 
+    # -- clearing -----------------------------------------------------------------------------------------
+
+    def clear_ratelimit(self) -> None:
+        """Forget this session's rate-limit state: every key under its ``key=`` prefix (``"{key}:…"``), on
+        any backend. Other namespaces in a shared SQLite file or Redis stay; sessions that share this
+        ``key`` share its limits by design, so they see the reset too."""
+        self.ratelimit_storage.clear(prefix=f"{self._ratelimit_prefix}:")
+
+    async def aclear_ratelimit(self) -> None:
+        """Async ``clear_ratelimit()``."""
+        await self.ratelimit_storage.aclear(prefix=f"{self._ratelimit_prefix}:")
+
+    def clear_cache(self) -> None:
+        """The seed's reset between runs. With a ``CacheMixin`` in the class it clears the HTTP cache only
+        (resetting limits lets the next requests burst, so that stays an explicit ``clear_ratelimit()``);
+        on a session with only ``RatelimitMixin`` it is ``clear_ratelimit()``. Callable on ``AsyncSession``
+        too, as the seed's async runner does (``aclear_cache()`` is the non-blocking twin)."""
+        parent = getattr(super(), "clear_cache", None)
+        if parent is not None:
+            parent()
+        else:
+            self.clear_ratelimit()
+
+    async def aclear_cache(self) -> None:
+        """Async ``clear_cache()``."""
+        parent = getattr(super(), "aclear_cache", None)
+        if parent is not None:
+            await parent()
+        else:
+            await self.aclear_ratelimit()
+
     def close(self) -> None:
         """Close the session, then the rate-limit storage."""
         try:
@@ -220,6 +287,26 @@ def _delta_or_epoch(value: str | None, wall: float) -> float:
     return max(0.0, number - wall) if number > 1e9 else number
 
 
+def session_params(**options: Any) -> AlgorithmParams:
+    """The algorithm parameters a ``RatelimitMixin`` session built with these keywords uses: ``type=`` (or an
+    alias) and that algorithm's parameters, ``rate=``, or ``DEFAULT_RATE``; other keywords are ignored, as
+    the session ignores them. ``session_params(type="gcra", limit=3, period=2, window=9)`` is
+    ``GCRA(limit=3, period=2)``."""
+    return _params_from(options)
+
+
+def guess_algorithm(names: Iterable[str]) -> str | None:
+    """The algorithm whose parameters ``names`` are (those among them that are algorithm parameters), or
+    None. ``limit`` + ``window`` fit both windows: the default, ``"slidingwindow"``, is named."""
+    given = set(names) & PARAMETER_NAMES
+    if not given:
+        return None
+    for algorithm in ALGORITHMS:
+        if set(required_parameters(algorithm)) <= given <= set(parameter_names(algorithm)):
+            return algorithm
+    return None
+
+
 def _params_from(options: dict[str, Any]) -> AlgorithmParams:
     """The algorithm parameters from ``type=``/aliases + parameter keywords, or from ``rate=``."""
     given = [(name, options[name]) for name in _ALGORITHM_ALIASES if options.get(name) is not None]
@@ -227,16 +314,18 @@ def _params_from(options: dict[str, Any]) -> AlgorithmParams:
     if len(names) > 1:
         listed = ", ".join(f"{n}={v!r}" for n, v in given)
         raise ValueError(f"conflicting rate-limit algorithms: {listed}")
-    algorithm = names.pop() if names else None
-    params = {name: options[name] for name in _PARAM_NAMES if name in options}
+    algorithm = names.pop() if names else DEFAULT_ALGORITHM
+    # Parameters are shared (the seed's Testing section passes every algorithm's at once): the chosen
+    # algorithm takes its own and the others' are accepted and unused.
+    params = {name: options[name] for name in parameter_names(algorithm) if name in options}
     rate = options.get("rate")
     if rate is not None:
         if params:
-            raise ValueError(f"give rate= or the parameters {sorted(params)}, not both")
-        return (rate if isinstance(rate, Rate) else Rate.parse(str(rate))).params(
-            algorithm or "slidingwindow"
-        )
-    return make_params(algorithm or "slidingwindow", **params)
+            raise ValueError(f"give rate= or the {algorithm} parameters {sorted(params)}, not both")
+        return (rate if isinstance(rate, Rate) else Rate.parse(str(rate))).params(algorithm)
+    if not params:
+        return DEFAULT_RATE.params(algorithm)
+    return make_params(algorithm, **params)
 
 
 def _scope_function(options: dict[str, Any]) -> Callable[[Any], str]:

@@ -38,6 +38,7 @@ from typing import Any, Final
 
 from sessions._exceptions import BackendError, BackendUnavailable
 from sessions.backends import RedisKeys, RedisOptions, bulk, open_redis, wall_clock_ns
+from sessions.backends._redis import _glob_escape
 
 from ._algorithms import ALGORITHMS, MODES, US, AlgorithmParams, Decision, Mode, Spec, max_wait_ticks
 
@@ -192,20 +193,33 @@ class RedisStorage:
         await self._arun(compiled, *self._pause_args(compiled, key, seconds))
 
     # ------------------------------------------------------------------ housekeeping
-    def clear(self, key: str | None = None) -> None:
-        """Forget ``key`` (every algorithm's state for it), or every key under our prefix."""
+    def clear(self, key: str | None = None, *, prefix: str | None = None) -> None:
+        """Forget ``key`` (every algorithm's state for it), every key starting with ``prefix`` (SCAN + UNLINK
+        of exactly those), or every key under our prefix."""
         try:
-            if key is None:
+            if prefix is not None:
+                client: Any = self._backend.client
+                for pattern in self._prefix_patterns(prefix):
+                    batch = list(client.scan_iter(match=pattern, count=1000))
+                    for start in range(0, len(batch), 500):
+                        client.unlink(*batch[start : start + 500])
+            elif key is None:
                 self._backend.clear(self._keys)
             else:
                 self._backend.client.unlink(*self._all_keys(key))
         except Exception as exc:
             raise self._wrap(exc) from exc
 
-    async def aclear(self, key: str | None = None) -> None:
+    async def aclear(self, key: str | None = None, *, prefix: str | None = None) -> None:
         """Async twin of `clear`."""
         try:
-            if key is None:
+            if prefix is not None:
+                aclient: Any = self._backend.aclient
+                for pattern in self._prefix_patterns(prefix):
+                    batch = [k async for k in aclient.scan_iter(match=pattern, count=1000)]
+                    for start in range(0, len(batch), 500):
+                        await aclient.unlink(*batch[start : start + 500])
+            elif key is None:
                 await self._backend.aclear(self._keys)
             else:
                 await self._backend.aclient.unlink(*self._all_keys(key))
@@ -252,6 +266,11 @@ class RedisStorage:
         if compiled.pause_prefix is None:
             return [compiled.state_prefix + key]
         return [compiled.state_prefix + key, compiled.pause_prefix + key]
+
+    def _prefix_patterns(self, prefix: str) -> list[str]:
+        """SCAN MATCH patterns for the state and pause keys of every limiter key starting with ``prefix``."""
+        kinds = [("s", algorithm) for algorithm in ALGORITHMS] + [("p", "slidingwindow")]
+        return [_glob_escape(self._keys.key(kind, algorithm, "") + prefix) + "*" for kind, algorithm in kinds]
 
     def _all_keys(self, key: str) -> list[str]:
         return [self._keys.key("s", a, key) for a in ALGORITHMS] + [self._keys.key("p", "slidingwindow", key)]

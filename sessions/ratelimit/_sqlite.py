@@ -104,10 +104,13 @@ class SQLiteStorage:
             if ttl > 0:
                 self._store(conn, key, new, now, ttl)
 
-    def clear(self, key: str | None = None) -> None:
-        """Forget ``key``, or every rate-limit row (only this storage's table)."""
+    def clear(self, key: str | None = None, *, prefix: str | None = None) -> None:
+        """Forget ``key``, every key starting with ``prefix`` (other sessions' rows in the same file stay),
+        or every rate-limit row (only this storage's table)."""
         with transaction(self._conn) as conn:
-            if key is None:
+            if prefix is not None:
+                conn.execute(f"DELETE FROM {_TABLE} WHERE substr(key, 1, ?) = ?", (len(prefix), prefix))
+            elif key is None:
                 conn.execute(f"DELETE FROM {_TABLE}")
             else:
                 conn.execute(f"DELETE FROM {_TABLE} WHERE key = ?", (key,))
@@ -138,9 +141,9 @@ class SQLiteStorage:
         """Async twin of ``pause``."""
         await self._in_thread(partial(self.pause, key, params, seconds))
 
-    async def aclear(self, key: str | None = None) -> None:
+    async def aclear(self, key: str | None = None, *, prefix: str | None = None) -> None:
         """Async twin of ``clear``."""
-        await self._in_thread(partial(self.clear, key))
+        await self._in_thread(partial(self.clear, key, prefix=prefix))
 
     async def aclose(self) -> None:
         """Async twin of ``close``."""

@@ -36,7 +36,8 @@ class Storage(Protocol):
     * ``pause(key, params, seconds)`` — server feedback: nothing is admitted for ``key`` before now + seconds,
       for every process sharing the backend; pauses only ever extend. ``params`` tells the storage how to
       build an empty state for a key it has never seen.
-    * ``clear(key=None)`` — forget one key, or every key *this storage* wrote (never other data).
+    * ``clear(key=None, prefix=None)`` — forget one key, every key starting with ``prefix`` (a session's
+      ``"{key}:"`` namespace), or every key *this storage* wrote (never other data).
     * ``close()`` — release connections / servers the storage opened itself; idempotent.
     * ``a``-prefixed twins do the same without blocking the event loop.
     """
@@ -74,11 +75,11 @@ class Storage(Protocol):
         """Async twin of ``pause``."""
         ...
 
-    def clear(self, key: str | None = None) -> None:
-        """Forget ``key``'s state, or all state this storage wrote."""
+    def clear(self, key: str | None = None, *, prefix: str | None = None) -> None:
+        """Forget ``key``'s state, every key starting with ``prefix``, or all state this storage wrote."""
         ...
 
-    async def aclear(self, key: str | None = None) -> None:
+    async def aclear(self, key: str | None = None, *, prefix: str | None = None) -> None:
         """Async twin of ``clear``."""
         ...
 

@@ -141,3 +141,75 @@ def test_per_request_option_declared_by_a_mixin_is_accepted(httpbin: LocalHttpbi
         assert s.get(f"{httpbin.url}/get", expire_after=5).status_code == 200
     with Session() as plain, pytest.raises(TypeError, match="expire_after"):
         plain.get(f"{httpbin.url}/get", expire_after=5)
+
+
+def test_real_mixins_accept_each_others_options_and_dicts() -> None:
+    from sessions import CacheMixin, RatelimitMixin
+
+    class Limited(RatelimitMixin, Session):
+        pass
+
+    class Cached(CacheMixin, Session):
+        pass
+
+    # "Parameters are shared between mixins": the other mixin's options are accepted and not used.
+    with Limited(limit=2, window=1, expire_after=60, cache={"max_entries": 3}, cache_options={}) as s:
+        assert s.ratelimit_params.slot_spacing == 0.5
+    with Cached(expire_after=7, type="gcra", limit=3, ratelimit={"period": 1}, ratelimit_options={}) as c:
+        assert c._cache_core.settings.expire_after == 7
+    for cls in (Limited, Cached):
+        with pytest.raises(TypeError, match=r"cache= got an unexpected keyword argument 'expire_aftr'"):
+            cls(cache={"expire_aftr": 3})
+        with pytest.raises(TypeError, match=r"ratelimit_options= got .* 'windw'; did you mean 'window'"):
+            cls(ratelimit_options={"windw": 3})
+        with pytest.raises(TypeError, match=r"'limt'; did you mean 'limit'"):
+            cls(limt=3)
+        with pytest.raises(TypeError, match=r"cache_options= must be a dict of options, not 'x'"):
+            cls(cache_options="x")
+    with pytest.raises(TypeError, match="'limit'"):  # no mixin: nothing to share with
+        Session(limit=3)
+
+
+def _composed(base: type[Any], order: str) -> type[Any]:
+    from sessions import CacheMixin, RatelimitMixin
+
+    mixins = (CacheMixin, RatelimitMixin) if order == "cache-first" else (RatelimitMixin, CacheMixin)
+    return type(f"Composed{base.__name__}", (*mixins, base), {})
+
+
+@pytest.mark.parametrize("base", [Session, AsyncSession])
+@pytest.mark.parametrize("order", ["cache-first", "limiter-first"])
+@pytest.mark.parametrize("spelling", ["", "_options"])
+async def test_one_mixins_dict_in_every_spelling(
+    base: type[Any], order: str, spelling: str, tmp_path: Any
+) -> None:
+    cls = _composed(base, order)
+    kwargs = {
+        f"ratelimit{spelling}": {"type": "gcra", "limit": 2, "period": 1, "backend": "memory"},
+        f"cache{spelling}": {"expire_after": 7, "backend": "sqlite"},
+    }
+    # flat keywords reach both mixins; each dict wins over them for its own mixin only
+    s = cls(backend="redis", db=str(tmp_path / "c.db"), expire_after=99, limit=9, period=9, **kwargs)
+    try:
+        from sessions.ratelimit import GCRA
+
+        assert s.ratelimit_params == GCRA(limit=2, period=1)
+        assert s.ratelimit_storage.name == "memory"
+        assert s._cache_core.settings.expire_after == 7
+        assert type(s._cache_core.storage).__name__.lower().startswith("sqlite")
+    finally:
+        await s.aclose() if base is AsyncSession else s.close()
+
+
+def test_both_spellings_together_and_the_string_alias() -> None:
+    from sessions import RatelimitMixin
+
+    class Limited(RatelimitMixin, Session):
+        pass
+
+    # `ratelimit=` as a string is the algorithm (an alias of type=), its parameters in the other spelling
+    with Limited(ratelimit="fixedwindow", ratelimit_options={"limit": 4, "window": 2}) as s:
+        assert (s.ratelimit_params.algorithm, s.ratelimit_params.slot_spacing) == ("fixedwindow", 0.5)
+    # both dicts: `ratelimit=` is applied after `ratelimit_options=`
+    with Limited(ratelimit_options={"limit": 4, "window": 2}, ratelimit={"window": 1}) as s:
+        assert s.ratelimit_params.slot_spacing == 0.25

@@ -126,6 +126,29 @@ def test_clear(storage: Storage) -> None:
     assert storage.apply("b", params).allowed
 
 
+@pytest.mark.parametrize("params", ALL, ids=ids)
+async def test_clear_by_prefix_forgets_exactly_that_namespace(
+    storage: Storage, params: AlgorithmParams
+) -> None:
+    # a namespace's keys, a key whose prefix only looks alike, and one with glob characters in it
+    keys = ["A:/x", "A:/y", "AB:/x", "[A]*:/x"]
+    for key in keys:
+        for _ in range(3):
+            storage.apply(key, params)
+    storage.pause("A:/p", params, 60)
+    storage.clear(prefix="A:")
+    assert [storage.apply(k, params, 3, "peek").allowed for k in [*keys, "A:/p"]] == [
+        True,
+        True,
+        False,
+        False,
+        True,
+    ]
+    await storage.aclear(prefix="[A]*:")
+    assert storage.apply("[A]*:/x", params, 3, "peek").allowed
+    assert not storage.apply("AB:/x", params, 3, "peek").allowed
+
+
 def test_expired_state_is_forgotten(storage: Storage, clock: VirtualClock) -> None:
     params = TokenBucket(capacity=2, fill_rate=1)
     storage.apply("k", params, 2)

@@ -14,7 +14,7 @@ import pytest
 from sessions._exceptions import RateLimitExceeded
 from sessions._session import AsyncSession, Session
 from sessions.httpbin import LocalHttpbin
-from sessions.ratelimit import GCRA, LeakyBucket, SlidingWindow, TokenBucket
+from sessions.ratelimit import DEFAULT_RATE, GCRA, FixedWindow, LeakyBucket, Rate, SlidingWindow, TokenBucket
 from sessions.ratelimit._mixin import MAX_SERVER_PAUSE, RatelimitMixin, server_pause
 
 from .conftest import VirtualClock
@@ -211,3 +211,58 @@ async def test_async_session_server_feedback(server: LocalHttpbin, clock: Virtua
         second = await s.get(server.url + "/retry-after/1", params={"seconds": "3", "key": "feedback"})
         assert second.status_code == 200
     assert slept == pytest.approx([3.0])
+
+
+@pytest.mark.parametrize(
+    ("alias", "expected"),
+    [
+        ({}, SlidingWindow(limit=5, window=1)),
+        ({"type": "fixedwindow"}, FixedWindow(limit=5, window=1)),
+        ({"type": "gcra"}, GCRA(limit=5, period=1)),
+        ({"type": "tokenbucket"}, TokenBucket(capacity=5, fill_rate=5)),
+        ({"type": "leakybucket"}, LeakyBucket(capacity=5, leak_rate=5)),
+    ],
+)
+def test_no_parameters_means_the_documented_default(alias: dict[str, str], expected: object) -> None:
+    assert Stub(**alias).ratelimit_params == expected
+    assert Rate(5, 1) == DEFAULT_RATE
+
+
+def test_composed_session_constructs_without_arguments() -> None:
+    from sessions import CacheMixin
+
+    class Composed(CacheMixin, RatelimitMixin, Session):
+        pass
+
+    with Composed() as session:
+        assert session.ratelimit_params == SlidingWindow(limit=5, window=1)
+
+
+def test_some_parameters_still_need_the_rest() -> None:
+    with pytest.raises(ValueError, match=r"tokenbucket: missing parameter.*fill_rate"):
+        Stub(type="tokenbucket", capacity=5)
+
+
+ALL_PARAMETERS = {"window": 1, "limit": 3, "period": 2, "capacity": 5, "fill_rate": 10, "leak_rate": 5}
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "expected"),
+    [
+        ("slidingwindow", SlidingWindow(limit=3, window=1)),
+        ("fixedwindow", FixedWindow(limit=3, window=1)),
+        ("gcra", GCRA(limit=3, period=2)),
+        ("tokenbucket", TokenBucket(capacity=5, fill_rate=10)),
+        ("leakybucket", LeakyBucket(capacity=5, leak_rate=5)),
+    ],
+)
+def test_every_algorithms_parameters_at_once(algorithm: str, expected: object) -> None:
+    # The seed's Testing section: each algorithm takes its own, the others' are accepted and unused.
+    assert Stub(type=algorithm, **ALL_PARAMETERS).ratelimit_params == expected
+    assert Stub(ratelimit={"type": algorithm, **ALL_PARAMETERS}).ratelimit_params == expected
+
+
+def test_rate_with_other_algorithms_parameters() -> None:
+    assert Stub(rate="2/s", capacity=5).ratelimit_params == SlidingWindow(limit=2, window=1)
+    with pytest.raises(ValueError, match=r"rate= or the slidingwindow parameters \['limit'\]"):
+        Stub(rate="2/s", limit=3)
