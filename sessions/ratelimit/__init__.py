@@ -1,4 +1,5 @@
-"""Rate limiting: pure algorithm cores, storages (memory, SQLite, Redis), Limiter API, RatelimitMixin."""
+"""Rate limiting: pure algorithm cores, storages (memory, SQLite, Redis, PostgreSQL, MySQL), Limiter API,
+RatelimitMixin."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from ._limiter import AsyncLimiter, Limiter
 from ._memory import MemoryStorage
 from ._mixin import RatelimitMixin
 from ._rate import Rate
+from ._sql import SQLStorage
 from ._sqlite import SQLiteStorage
 from ._storage import STORAGES, Storage, open_storage
 
@@ -35,6 +37,7 @@ __all__ = [
     "MemoryStorage",
     "Rate",
     "RatelimitMixin",
+    "SQLStorage",
     "SQLiteStorage",
     "SlidingWindow",
     "Storage",

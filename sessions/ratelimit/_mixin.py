@@ -18,7 +18,8 @@ Options (flat keywords, or in ``ratelimit_options=`` / ``ratelimit=`` dicts, whi
   ``ratelimiter``, ``limitertype``) with its parameters ``limit``, ``window``, ``period``, ``burst``,
   ``capacity``, ``fill_rate``, ``leak_rate``; or ``rate="5/2s"`` (a ``Rate``; sliding window unless a type
   is given).
-* ``backend`` ("memory", "sqlite", "redis"), ``key`` (prefix, "Session"), ``conn``, ``db``, Redis
+* ``backend`` ("memory", "sqlite", "redis", "sql", "postgres", "mysql" or a ``postgresql://``/``mysql://``
+  URL), ``key`` (prefix, "Session"), ``conn``, ``db``, Redis
   connection options, ``cache_timeout`` (accepted; state is kept exactly as long as it matters, never cut).
 * ``per_host`` (False), ``per_endpoint`` (True), ``key_fn`` (``key_fn(call) -> str`` overrides both; the
   call has ``method``, ``url``, ``host``, ``endpoint``, ``headers``). Keys are ``"{key}:{scope}"``.
@@ -262,6 +263,9 @@ def _storage_options(options: dict[str, Any]) -> dict[str, Any]:
         wanted |= {"db", "conn"}
     elif name == "redis":
         wanted |= {"db", "conn"} | _REDIS_NAMES
+        picked["prefix"] = str(options.get("key", "Session"))
+    elif name in ("sql", "postgres", "postgresql", "mysql", "mariadb") or (name and "://" in name):
+        wanted |= {"db", "conn"}  # PostgreSQL / MySQL (sessions.ratelimit._sql); "sql" + a path is SQLite
         picked["prefix"] = str(options.get("key", "Session"))
     elif name is None:
         return picked  # a Storage instance: already configured
