@@ -86,8 +86,21 @@ _MYSQL_LOAD: Final = """DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_found = 0;
   IF r_expires <= v_now THEN
     SET r_paused = 0, r_lvl = 0, r_t = 0, r_log = '';
   END IF;"""
+# The reply for a request that was not committed (try denied, peek, or reserve beyond max_wait); v_rem and
+# v_reset hold remaining / reset_after before the decision.
+_MYSQL_REFUSE: Final = """IF p_max_wait < 0 AND v_wait = 0 THEN
+      RETURN CONCAT('1 ', v_rem, ' 0 ', v_reset, ' 0');
+    END IF;
+    RETURN CONCAT('0 ', v_rem, ' ', v_wait, ' ', v_reset, ' 0');"""
 _MYSQL_SAVE: Final = """UPDATE @T@ SET paused = r_paused, lvl = r_lvl, t = r_t, log = r_log, clock = v_now,
       expires = v_now + v_ttl WHERE ns = p_ns AND k = p_k;"""
+
+_MYSQL_MACROS: Final = {
+    "@VARS@": _MYSQL_VARS,
+    "@LOAD@": _MYSQL_LOAD,
+    "@SAVE@": _MYSQL_SAVE,
+    "@REFUSE@": _MYSQL_REFUSE,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,9 +127,8 @@ def _statements(dialect: SQLDialect, table: str, functions: str, index: str) -> 
     # whole-line comments are for readers of the file (they name the macros, which must not expand there)
     text = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith("--"))
     if dialect == "mysql":
-        text = (
-            text.replace("@VARS@", _MYSQL_VARS).replace("@LOAD@", _MYSQL_LOAD).replace("@SAVE@", _MYSQL_SAVE)
-        )
+        for macro, body in _MYSQL_MACROS.items():
+            text = text.replace(macro, body)
     text = text.replace("@T@", table).replace("@F@", functions).replace("@I@", index)
     return [s.strip() for s in re.split(r"^;;\s*$", text, flags=re.M) if s.strip()]
 

@@ -3,7 +3,9 @@
 -- @LOAD@ (lock the key's row, creating it empty, read the clock after the lock and empty an expired state)
 -- and @SAVE@ are expanded from _sql.py. Each function mirrors sessions/ratelimit/lua/<algorithm>.lua in
 -- integer microsecond ticks and returns 'allowed remaining retry_after reset_after delay' (-1 = never).
--- A function, not a procedure: SELECT f(...) is one round trip with one small result.
+-- A function, not a procedure: SELECT f(...) is one round trip with one small result. No helper functions:
+-- a stored-function call costs MariaDB about as much as a round trip's server side, so the arithmetic is
+-- written out in each function (compare the plpgsql twin, whose helpers the planner inlines).
 --
 -- Arguments: p_ns namespace, p_k '<algorithm>:<key>', p_now ticks or NULL for the server's clock, p_op
 -- 'd' decide / 'p' pause, p_arg cost or pause ticks, p_max_wait ticks (-1 = peek), then the parameters.
@@ -20,25 +22,6 @@ CREATE TABLE IF NOT EXISTS @T@ (
   KEY (expires)
 ) ENGINE = InnoDB
 ;;
-CREATE FUNCTION @F@_reply(a INT, rem BIGINT, retry BIGINT, rst BIGINT, delay BIGINT) RETURNS VARCHAR(120)
-DETERMINISTIC NO SQL
-RETURN CONCAT(a, ' ', rem, ' ', retry, ' ', rst, ' ', delay)
-;;
-CREATE FUNCTION @F@_refuse(wait BIGINT, max_wait BIGINT, rem BIGINT, rst BIGINT) RETURNS VARCHAR(120)
-DETERMINISTIC NO SQL
-RETURN IF(max_wait < 0 AND wait = 0, @F@_reply(1, rem, 0, rst, 0), @F@_reply(0, rem, wait, rst, 0))
-;;
-CREATE FUNCTION @F@_bucket_remaining(paused BIGINT, level DOUBLE, last BIGINT, now_ BIGINT, cap DOUBLE,
-  rate DOUBLE) RETURNS BIGINT
-DETERMINISTIC NO SQL
-RETURN IF(paused > now_ OR last > now_, 0,
-  CAST(GREATEST(0, FLOOR(cap - GREATEST(0e0, level - (now_ - last) * rate) + 1e-9)) AS SIGNED))
-;;
-CREATE FUNCTION @F@_bucket_reset(paused BIGINT, level DOUBLE, last BIGINT, now_ BIGINT, rate DOUBLE)
-RETURNS BIGINT
-DETERMINISTIC NO SQL
-RETURN GREATEST(IF(level > 0, last + CAST(CEIL(level / rate) AS SIGNED), 0), paused) - now_
-;;
 CREATE FUNCTION @F@_bucket(p_ns VARBINARY(190), p_k VARBINARY(512), p_now BIGINT, p_op CHAR(1),
   p_arg DOUBLE, p_max_wait BIGINT, cap DOUBLE, rate DOUBLE) RETURNS VARCHAR(120)
 NOT DETERMINISTIC MODIFIES SQL DATA
@@ -49,16 +32,21 @@ BEGIN
   DECLARE v_excess DOUBLE;
   DECLARE v_step BIGINT;
   DECLARE v_wait BIGINT;
+  DECLARE v_rem BIGINT;
+  DECLARE v_reset BIGINT;
   @LOAD@
+  -- reset: until the level has drained and any pause is over
+  SET v_reset = GREATEST(IF(r_lvl > 0, r_t + CAST(CEIL(r_lvl / rate) AS SIGNED), 0), r_paused) - v_now;
   IF p_op = 'p' THEN
     SET r_paused = GREATEST(r_paused, v_now + CAST(p_arg AS SIGNED));
-    SET v_ttl = @F@_bucket_reset(r_paused, r_lvl, r_t, v_now, rate);
+    SET v_ttl = GREATEST(IF(r_lvl > 0, r_t + CAST(CEIL(r_lvl / rate) AS SIGNED), 0), r_paused) - v_now;
     @SAVE@
     RETURN '1';
   END IF;
+  SET v_rem = IF(r_paused > v_now OR r_t > v_now, 0,
+    CAST(GREATEST(0, FLOOR(cap - GREATEST(0e0, r_lvl - (v_now - r_t) * rate) + 1e-9)) AS SIGNED));
   IF p_arg > cap THEN
-    RETURN @F@_reply(0, @F@_bucket_remaining(r_paused, r_lvl, r_t, v_now, cap, rate), -1,
-                     @F@_bucket_reset(r_paused, r_lvl, r_t, v_now, rate), 0);
+    RETURN CONCAT('0 ', v_rem, ' -1 ', v_reset, ' 0');
   END IF;
   SET v_slot = GREATEST(v_now, r_paused, r_t);
   SET v_lvl = r_lvl - (v_slot - r_t) * rate;
@@ -73,28 +61,15 @@ BEGIN
   END IF;
   SET v_wait = v_slot - v_now;
   IF v_wait > p_max_wait THEN
-    RETURN @F@_refuse(v_wait, p_max_wait, @F@_bucket_remaining(r_paused, r_lvl, r_t, v_now, cap, rate),
-                      @F@_bucket_reset(r_paused, r_lvl, r_t, v_now, rate));
+    @REFUSE@
   END IF;
-  SET r_lvl = v_lvl + p_arg;
-  SET r_t = v_slot;
-  SET v_ttl = @F@_bucket_reset(r_paused, r_lvl, r_t, v_now, rate);
+  SET r_lvl = v_lvl + p_arg, r_t = v_slot;
+  SET v_ttl = GREATEST(r_t + CAST(CEIL(r_lvl / rate) AS SIGNED), r_paused) - v_now;
   @SAVE@
-  RETURN @F@_reply(1, @F@_bucket_remaining(r_paused, r_lvl, r_t, v_now, cap, rate), 0, v_ttl, v_wait);
+  SET v_rem = IF(r_paused > v_now OR r_t > v_now, 0,
+    CAST(GREATEST(0, FLOOR(cap - GREATEST(0e0, r_lvl - (v_now - r_t) * rate) + 1e-9)) AS SIGNED));
+  RETURN CONCAT('1 ', v_rem, ' 0 ', v_ttl, ' ', v_wait);
 END
-;;
-CREATE FUNCTION @F@_fixed_remaining(paused BIGINT, start BIGINT, cnt BIGINT, now_ BIGINT, lim BIGINT,
-  win BIGINT) RETURNS BIGINT
-DETERMINISTIC NO SQL
-RETURN CASE WHEN paused > now_ THEN 0
-            WHEN start > now_ - MOD(now_, win) AND cnt <> 0 THEN 0
-            WHEN start = now_ - MOD(now_, win) THEN lim - cnt
-            ELSE lim END
-;;
-CREATE FUNCTION @F@_fixed_reset(paused BIGINT, start BIGINT, cnt BIGINT, now_ BIGINT, win BIGINT)
-RETURNS BIGINT
-DETERMINISTIC NO SQL
-RETURN GREATEST(IF(cnt <> 0, start + win, 0), paused) - now_
 ;;
 CREATE FUNCTION @F@_fixed(p_ns VARBINARY(190), p_k VARBINARY(512), p_now BIGINT, p_op CHAR(1),
   p_arg DOUBLE, p_max_wait BIGINT, lim BIGINT, win BIGINT) RETURNS VARCHAR(120)
@@ -109,17 +84,24 @@ BEGIN
   DECLARE v_start BIGINT;
   DECLARE v_new BIGINT;
   DECLARE v_wait BIGINT;
+  DECLARE v_rem BIGINT;
+  DECLARE v_reset BIGINT;
   @LOAD@
   SET v_cnt = CAST(r_lvl AS SIGNED);
+  SET v_reset = GREATEST(IF(v_cnt <> 0, r_t + win, 0), r_paused) - v_now;
   IF p_op = 'p' THEN
     SET r_paused = GREATEST(r_paused, v_now + v_cost);
-    SET v_ttl = @F@_fixed_reset(r_paused, r_t, v_cnt, v_now, win);
+    SET v_ttl = GREATEST(IF(v_cnt <> 0, r_t + win, 0), r_paused) - v_now;
     @SAVE@
     RETURN '1';
   END IF;
+  SET v_current = v_now - MOD(v_now, win);
+  SET v_rem = CASE WHEN r_paused > v_now THEN 0
+                   WHEN r_t > v_current AND v_cnt <> 0 THEN 0
+                   WHEN r_t = v_current THEN lim - v_cnt
+                   ELSE lim END;
   IF v_cost > lim THEN
-    RETURN @F@_reply(0, @F@_fixed_remaining(r_paused, r_t, v_cnt, v_now, lim, win), -1,
-                     @F@_fixed_reset(r_paused, r_t, v_cnt, v_now, win), 0);
+    RETURN CONCAT('0 ', v_rem, ' -1 ', v_reset, ' 0');
   END IF;
   SET v_first = GREATEST(v_now, r_paused);
   SET v_current = v_first - MOD(v_first, win);
@@ -134,19 +116,18 @@ BEGIN
   END IF;
   SET v_wait = v_slot - v_now;
   IF v_wait > p_max_wait THEN
-    RETURN @F@_refuse(v_wait, p_max_wait, @F@_fixed_remaining(r_paused, r_t, v_cnt, v_now, lim, win),
-                      @F@_fixed_reset(r_paused, r_t, v_cnt, v_now, win));
+    @REFUSE@
   END IF;
   SET r_t = v_start, r_lvl = v_new;
-  SET v_ttl = @F@_fixed_reset(r_paused, v_start, v_new, v_now, win);
+  SET v_ttl = GREATEST(v_start + win, r_paused) - v_now;
   @SAVE@
-  RETURN @F@_reply(1, @F@_fixed_remaining(r_paused, v_start, v_new, v_now, lim, win), 0, v_ttl, v_wait);
+  SET v_current = v_now - MOD(v_now, win);
+  SET v_rem = CASE WHEN r_paused > v_now THEN 0
+                   WHEN v_start > v_current THEN 0
+                   WHEN v_start = v_current THEN lim - v_new
+                   ELSE lim END;
+  RETURN CONCAT('1 ', v_rem, ' 0 ', v_ttl, ' ', v_wait);
 END
-;;
-CREATE FUNCTION @F@_gcra_remaining(paused BIGINT, tat BIGINT, now_ BIGINT, tol BIGINT, intv BIGINT)
-RETURNS BIGINT
-DETERMINISTIC NO SQL
-RETURN IF(paused > now_, 0, GREATEST(0, (tol - GREATEST(0, tat - now_)) DIV intv))
 ;;
 CREATE FUNCTION @F@_gcra(p_ns VARBINARY(190), p_k VARBINARY(512), p_now BIGINT, p_op CHAR(1),
   p_arg DOUBLE, p_max_wait BIGINT, intv BIGINT, burst BIGINT) RETURNS VARCHAR(120)
@@ -157,28 +138,31 @@ BEGIN
   DECLARE v_inc BIGINT;
   DECLARE v_slot BIGINT;
   DECLARE v_wait BIGINT;
+  DECLARE v_rem BIGINT;
+  DECLARE v_reset BIGINT;
   @LOAD@
+  SET v_reset = GREATEST(r_t, r_paused) - v_now;
   IF p_op = 'p' THEN
     SET r_paused = GREATEST(r_paused, v_now + CAST(p_arg AS SIGNED));
     SET v_ttl = GREATEST(r_t, r_paused) - v_now;
     @SAVE@
     RETURN '1';
   END IF;
+  SET v_rem = IF(r_paused > v_now, 0, GREATEST(0, (v_tol - GREATEST(0, r_t - v_now)) DIV intv));
   IF p_arg > burst THEN
-    RETURN @F@_reply(0, @F@_gcra_remaining(r_paused, r_t, v_now, v_tol, intv), -1,
-                     GREATEST(r_t, r_paused) - v_now, 0);
+    RETURN CONCAT('0 ', v_rem, ' -1 ', v_reset, ' 0');
   END IF;
   SET v_inc = CAST(CEIL(p_arg * intv) AS SIGNED);
   SET v_slot = GREATEST(v_now, r_paused, r_t + v_inc - v_tol);
   SET v_wait = v_slot - v_now;
   IF v_wait > p_max_wait THEN
-    RETURN @F@_refuse(v_wait, p_max_wait, @F@_gcra_remaining(r_paused, r_t, v_now, v_tol, intv),
-                      GREATEST(r_t, r_paused) - v_now);
+    @REFUSE@
   END IF;
   SET r_t = GREATEST(r_t, v_slot) + v_inc;
   SET v_ttl = GREATEST(r_t, r_paused) - v_now;
   @SAVE@
-  RETURN @F@_reply(1, @F@_gcra_remaining(r_paused, r_t, v_now, v_tol, intv), 0, v_ttl, v_wait);
+  SET v_rem = IF(r_paused > v_now, 0, GREATEST(0, (v_tol - GREATEST(0, r_t - v_now)) DIV intv));
+  RETURN CONCAT('1 ', v_rem, ' 0 ', v_ttl, ' ', v_wait);
 END
 ;;
 CREATE FUNCTION @F@_sliding(p_ns VARBINARY(190), p_k VARBINARY(512), p_now BIGINT, p_op CHAR(1),
@@ -230,7 +214,7 @@ BEGIN
   SET v_reset = GREATEST(IFNULL(v_last + win, 0), r_paused) - v_now;
   SET v_rem = IF(r_paused > v_now OR (v_k > 0 AND v_last > v_now), 0, lim - v_k);
   IF v_cost > lim THEN
-    RETURN @F@_reply(0, v_rem, -1, v_reset, 0);
+    RETURN CONCAT('0 ', v_rem, ' -1 ', v_reset, ' 0');
   END IF;
   SET v_slot = GREATEST(v_now, r_paused);
   IF v_k > 0 THEN
@@ -242,12 +226,12 @@ BEGIN
   END IF;
   SET v_wait = v_slot - v_now;
   IF v_wait > p_max_wait THEN
-    RETURN @F@_refuse(v_wait, p_max_wait, v_rem, v_reset);
+    @REFUSE@
   END IF;
   SET v_drop = GREATEST(0, v_k + v_cost - lim);
   SET r_log = CONCAT(SUBSTRING(r_log, (v_e + v_drop) * 20 + 1), REPEAT(LPAD(v_slot, 20, '0'), v_cost));
   SET v_ttl = GREATEST(v_slot + win, r_paused) - v_now;
   @SAVE@
   SET v_rem = IF(r_paused > v_now OR v_slot > v_now, 0, lim - (v_k + v_cost - v_drop));
-  RETURN @F@_reply(1, v_rem, 0, v_ttl, v_wait);
+  RETURN CONCAT('1 ', v_rem, ' 0 ', v_ttl, ' ', v_wait);
 END

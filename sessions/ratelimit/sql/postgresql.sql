@@ -29,6 +29,9 @@ DECLARE
   r @T@;
   v_now bigint;
 BEGIN
+  -- rate-limit state is not worth an fsync per decision: a server crash may lose the last moments of
+  -- decisions (WAL still keeps it consistent); this transaction only
+  PERFORM set_config('synchronous_commit', 'off', true);
   SELECT * INTO r FROM @T@ WHERE ns = p_ns AND k = p_k FOR UPDATE;
   IF NOT FOUND THEN
     INSERT INTO @T@ (ns, k) VALUES (p_ns, p_k) ON CONFLICT DO NOTHING;
@@ -45,15 +48,22 @@ BEGIN
   RETURN r;
 END $$
 ;;
+-- plpgsql, not SQL: a plpgsql function keeps its statements' plans for the session, while an SQL function
+-- that cannot be inlined is planned again in every transaction (that is, every decision).
 CREATE OR REPLACE FUNCTION @F@_save(r @T@, p_ttl bigint) RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$
+BEGIN
   UPDATE @T@ SET paused = r.paused, lvl = r.lvl, t = r.t, log = r.log, clock = r.clock,
     expires = r.clock + p_ttl
-  WHERE ns = r.ns AND k = r.k
-$$
+  WHERE ns = r.ns AND k = r.k;
+END $$
 ;;
+-- The small SQL helpers are IMMUTABLE and use only immutable operators, so the planner inlines them into
+-- the calling expression (an int || text concatenation is only STABLE: it would block that).
 CREATE OR REPLACE FUNCTION @F@_reply(a int, rem bigint, retry bigint, reset bigint, delay bigint) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$ SELECT a || ' ' || rem || ' ' || retry || ' ' || reset || ' ' || delay $$
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT a::text || ' ' || rem::text || ' ' || retry::text || ' ' || reset::text || ' ' || delay::text
+$$
 ;;
 -- The reply for a request that was not committed (try denied, peek, or reserve beyond max_wait).
 CREATE OR REPLACE FUNCTION @F@_refuse(wait bigint, max_wait bigint, rem bigint, reset bigint) RETURNS text
