@@ -105,6 +105,9 @@ STORAGES: Final[dict[str, str]] = {
 loaded. A server URL is a name too: ``"postgresql://…"`` / ``"mysql://…"`` is ``"sql"`` with that ``db``."""
 
 
+_SQL_SCHEMES: Final = frozenset({"postgresql", "postgres", "mysql", "mariadb"})
+
+
 def open_storage(backend: str | Storage = "memory", **options: Any) -> Storage:
     """Return ``backend`` if it already is a storage, else construct the registered one with ``options``."""
     if not isinstance(backend, str):
@@ -112,7 +115,7 @@ def open_storage(backend: str | Storage = "memory", **options: Any) -> Storage:
             raise TypeError(f"options {sorted(options)} cannot be applied to an existing storage instance")
         return backend
     name = backend.lower()
-    if "://" in name:
+    if "://" in name and name.partition("://")[0].partition("+")[0] in _SQL_SCHEMES:
         options["db"] = options.get("db") or backend
         name = "sql"
     try:

@@ -235,3 +235,39 @@ def test_a_session_limits_through_a_connection_it_was_handed() -> None:
         assert not conn.closed
     finally:
         conn.close()
+
+
+def test_the_cache_selects_the_same_way(sql_dialect_name: str, tmp_path: Path) -> None:
+    from sessions.cache.storage import StorageLimits, make_storage
+    from sessions.cache.storage._sql import SQLStorage as SQLCacheStorage
+    from sessions.cache.storage._sqlite import SQLiteStorage as SQLiteCacheStorage
+
+    limits = StorageLimits()
+    lite = make_storage("sql", limits=limits, namespace="n", options={"db": tmp_path / "c.sqlite3"})
+    assert isinstance(lite, SQLiteCacheStorage)
+    lite.close()
+    url, options = sql_run_options(sql_dialect_name)
+    name = "postgres" if sql_dialect_name == "postgresql" else "mysql"
+    for backend, extra in (("sql", {"db": url}), (name, {"db": url}), (url, {})):
+        storage = make_storage(backend, limits=limits, namespace=f"sel-{RUN}", options={**options, **extra})
+        assert isinstance(storage, SQLCacheStorage)
+        storage.close()
+    with pytest.raises(ConfigurationError, match="needs db="):
+        make_storage(name, limits=limits, namespace="n", options={"db": tmp_path / "c.sqlite3"})
+
+
+def test_a_pause_is_seen_by_every_process_sharing_the_server(sql_dialect_name: str) -> None:
+    url, options = sql_run_options(sql_dialect_name)
+    prefix = f"pause-{RUN}"
+    params = GCRA(limit=10, period=1)
+    one = SQLStorage(db=url, prefix=prefix, **options)
+    other = SQLStorage(db=url, prefix=prefix, **options)  # its own connections, as another process has
+    try:
+        one.pause("api", params, 30.0)  # a 429 with Retry-After: 30 seen by one worker
+        decision = other.apply("api", params)
+        assert not decision.allowed
+        assert 29.0 < decision.retry_after <= 30.0  # the server's clock moved a little between the two
+    finally:
+        one.clear()
+        one.close()
+        other.close()
