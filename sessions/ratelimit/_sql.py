@@ -68,16 +68,30 @@ _MYSQL_VARS: Final = """DECLARE r_paused BIGINT DEFAULT 0;
   DECLARE r_clock BIGINT DEFAULT 0;
   DECLARE r_expires BIGINT DEFAULT 0;
   DECLARE v_found INT DEFAULT 1;
+  DECLARE v_lock BOOLEAN DEFAULT p_op = 'p';
   DECLARE v_now BIGINT;
   DECLARE v_ttl BIGINT;"""
+# Read the key's row (without a lock first: a decision that commits nothing is exact as of that read, and
+# takes no lock; one that commits comes back through @SAVE@ and reads again under the lock), read the clock
+# after it, and empty an expired state. Opens the loop that @SAVE@ iterates and @END@ closes.
 _MYSQL_LOAD: Final = """DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_found = 0;
-  SELECT paused, lvl, t, IFNULL(log, ''), clock, expires
-    INTO r_paused, r_lvl, r_t, r_log, r_clock, r_expires FROM @T@ WHERE ns = p_ns AND k = p_k FOR UPDATE;
-  IF v_found = 0 THEN
-    INSERT INTO @T@ (ns, k) VALUES (p_ns, p_k) ON DUPLICATE KEY UPDATE k = k;
-    SET v_found = 1;
+  attempt: LOOP
+  SET v_found = 1;
+  IF v_lock THEN
     SELECT paused, lvl, t, IFNULL(log, ''), clock, expires
       INTO r_paused, r_lvl, r_t, r_log, r_clock, r_expires FROM @T@ WHERE ns = p_ns AND k = p_k FOR UPDATE;
+    IF v_found = 0 THEN
+      INSERT INTO @T@ (ns, k) VALUES (p_ns, p_k) ON DUPLICATE KEY UPDATE k = k;
+      SET v_found = 1;
+      SELECT paused, lvl, t, IFNULL(log, ''), clock, expires
+        INTO r_paused, r_lvl, r_t, r_log, r_clock, r_expires FROM @T@ WHERE ns = p_ns AND k = p_k FOR UPDATE;
+    END IF;
+  ELSE
+    SELECT paused, lvl, t, IFNULL(log, ''), clock, expires
+      INTO r_paused, r_lvl, r_t, r_log, r_clock, r_expires FROM @T@ WHERE ns = p_ns AND k = p_k;
+    IF v_found = 0 THEN
+      SET r_paused = 0, r_lvl = 0, r_t = 0, r_log = '', r_clock = 0, r_expires = 0;
+    END IF;
   END IF;
   SET v_now = IFNULL(p_now, CAST(UNIX_TIMESTAMP(SYSDATE(6)) * 1000000 AS SIGNED) - 1700000000000000);
   IF r_clock > v_now THEN
@@ -86,13 +100,18 @@ _MYSQL_LOAD: Final = """DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_found = 0;
   IF r_expires <= v_now THEN
     SET r_paused = 0, r_lvl = 0, r_t = 0, r_log = '';
   END IF;"""
+_MYSQL_END: Final = "END LOOP attempt;"
 # The reply for a request that was not committed (try denied, peek, or reserve beyond max_wait); v_rem and
 # v_reset hold remaining / reset_after before the decision.
 _MYSQL_REFUSE: Final = """IF p_max_wait < 0 AND v_wait = 0 THEN
       RETURN CONCAT('1 ', v_rem, ' 0 ', v_reset, ' 0');
     END IF;
     RETURN CONCAT('0 ', v_rem, ' ', v_wait, ' ', v_reset, ' 0');"""
-_MYSQL_SAVE: Final = """UPDATE @T@ SET paused = r_paused, lvl = r_lvl, t = r_t, log = r_log, clock = v_now,
+_MYSQL_SAVE: Final = """IF NOT v_lock THEN
+      SET v_lock = TRUE;
+      ITERATE attempt;
+    END IF;
+    UPDATE @T@ SET paused = r_paused, lvl = r_lvl, t = r_t, log = r_log, clock = v_now,
       expires = v_now + v_ttl WHERE ns = p_ns AND k = p_k;"""
 
 _MYSQL_MACROS: Final = {
@@ -100,6 +119,7 @@ _MYSQL_MACROS: Final = {
     "@LOAD@": _MYSQL_LOAD,
     "@SAVE@": _MYSQL_SAVE,
     "@REFUSE@": _MYSQL_REFUSE,
+    "@END@": _MYSQL_END,
 }
 
 

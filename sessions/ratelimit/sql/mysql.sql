@@ -1,8 +1,8 @@
 -- sessions rate limiting on MySQL/MariaDB: schema v1, created on first use by sessions/ratelimit/_sql.py.
--- Statements are separated by lines of ';;'. @T@ is the table, @F@ the function name prefix; @VARS@ and
--- @LOAD@ (lock the key's row, creating it empty, read the clock after the lock and empty an expired state)
--- and @SAVE@ are expanded from _sql.py. Each function mirrors sessions/ratelimit/lua/<algorithm>.lua in
--- integer microsecond ticks and returns 'allowed remaining retry_after reset_after delay' (-1 = never).
+-- Statements are separated by lines of ';;'. @T@ is the table, @F@ the function name prefix; @VARS@,
+-- @LOAD@ (read the key's row — first without a lock — read the clock, empty an expired state), @SAVE@ (which
+-- first comes back to read again under the lock), @REFUSE@ and @END@ are expanded from _sql.py. Each
+-- function mirrors sessions/ratelimit/lua/<algorithm>.lua in integer microsecond ticks and returns 'allowed remaining retry_after reset_after delay' (-1 = never).
 -- A function, not a procedure: SELECT f(...) is one round trip with one small result. No helper functions:
 -- a stored-function call costs MariaDB about as much as a round trip's server side, so the arithmetic is
 -- written out in each function (compare the plpgsql twin, whose helpers the planner inlines).
@@ -69,6 +69,7 @@ BEGIN
   SET v_rem = IF(r_paused > v_now OR r_t > v_now, 0,
     CAST(GREATEST(0, FLOOR(cap - GREATEST(0e0, r_lvl - (v_now - r_t) * rate) + 1e-9)) AS SIGNED));
   RETURN CONCAT('1 ', v_rem, ' 0 ', v_ttl, ' ', v_wait);
+  @END@
 END
 ;;
 CREATE FUNCTION @F@_fixed(p_ns VARBINARY(190), p_k VARBINARY(512), p_now BIGINT, p_op CHAR(1),
@@ -127,6 +128,7 @@ BEGIN
                    WHEN v_start = v_current THEN lim - v_new
                    ELSE lim END;
   RETURN CONCAT('1 ', v_rem, ' 0 ', v_ttl, ' ', v_wait);
+  @END@
 END
 ;;
 CREATE FUNCTION @F@_gcra(p_ns VARBINARY(190), p_k VARBINARY(512), p_now BIGINT, p_op CHAR(1),
@@ -163,6 +165,7 @@ BEGIN
   @SAVE@
   SET v_rem = IF(r_paused > v_now, 0, GREATEST(0, (v_tol - GREATEST(0, r_t - v_now)) DIV intv));
   RETURN CONCAT('1 ', v_rem, ' 0 ', v_ttl, ' ', v_wait);
+  @END@
 END
 ;;
 CREATE FUNCTION @F@_sliding(p_ns VARBINARY(190), p_k VARBINARY(512), p_now BIGINT, p_op CHAR(1),
@@ -185,7 +188,7 @@ BEGIN
   DECLARE v_rem BIGINT;
   DECLARE v_reset BIGINT;
   @LOAD@
-  SET v_n = LENGTH(r_log) DIV 20;
+  SET v_n = LENGTH(r_log) DIV 20, v_e = 0, v_last = NULL;
   IF p_op = 'p' THEN
     SET r_paused = GREATEST(r_paused, v_now + CAST(p_arg AS SIGNED));
     IF v_n > 0 THEN
@@ -234,4 +237,5 @@ BEGIN
   @SAVE@
   SET v_rem = IF(r_paused > v_now OR v_slot > v_now, 0, lim - (v_k + v_cost - v_drop));
   RETURN CONCAT('1 ', v_rem, ' 0 ', v_ttl, ' ', v_wait);
+  @END@
 END
