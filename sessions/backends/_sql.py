@@ -144,7 +144,7 @@ class SQLBackend:
         self.url = url
         self._driver = _import_driver(dialect)
         self._foreign = conn
-        self._foreign_lock = threading.RLock()
+        self._foreign_lock = _lock_for(conn) if conn is not None else threading.RLock()
         self._lock = threading.Lock()
         self._idle: list[Any] = []
         self._pid = os.getpid()
@@ -426,6 +426,21 @@ def transaction(backend: SQLBackend, conn: Any) -> Iterator[Any]:
         conn.rollback()
         raise
     conn.commit()
+
+
+# Locks for connections handed in, shared by every backend on the same connection (a session's limiter and
+# cache may both be given it; PyMySQL connections are not thread-safe). Keyed by id() with the connection
+# kept alive in the value, so an id is never reused while listed.
+_FOREIGN_LOCKS: dict[int, tuple[Any, threading.RLock]] = {}
+_FOREIGN_LOCKS_GUARD = threading.Lock()
+
+
+def _lock_for(conn: Any) -> threading.RLock:
+    with _FOREIGN_LOCKS_GUARD:
+        entry = _FOREIGN_LOCKS.get(id(conn))
+        if entry is None or entry[0] is not conn:
+            entry = _FOREIGN_LOCKS[id(conn)] = (conn, threading.RLock())
+        return entry[1]
 
 
 # Connections inherited from a parent process: kept referenced so that they are never finalised (which

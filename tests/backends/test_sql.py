@@ -271,3 +271,27 @@ def test_a_pause_is_seen_by_every_process_sharing_the_server(sql_dialect_name: s
         one.clear()
         one.close()
         other.close()
+
+
+def test_a_limiter_and_a_cache_share_one_connection_handed_in(httpbin: Any) -> None:
+    import pymysql
+
+    from sessions.backends._sql import _mysql_kwargs
+    from sessions.cache import CacheMixin
+    from tests.fixtures.sql_servers import sql_run_database
+
+    conn = pymysql.connect(autocommit=True, **_mysql_kwargs(sql_run_database("mysql")))
+
+    class Both(CacheMixin, RatelimitMixin, Session):
+        pass
+
+    try:
+        with Both(backend="sql", conn=conn, key=f"both-{RUN}", type="gcra", limit=100, period=1) as session:
+            url = f"{httpbin.url}/get?shared=1"
+            assert not session.get(url).from_cache
+            assert session.get(url).from_cache
+            session.clear_cache()
+            session.ratelimit_storage.clear()
+        assert conn.open  # ours to close, not the session's
+    finally:
+        conn.close()
