@@ -16,6 +16,11 @@ Two regimes: **admitting** (limit 10^9 per 60 s: every decision commits a row wr
 cell, and the order of the algorithms rotates between rounds; the ratio quoted is the median of per-round
 ``decisions/s ÷ floor/s``. Target (issue 12): >= 0.8x.
 
+Peer: pyrate-limiter's ``PostgresBucket`` (a row per admission, a table lock per decision) where an algorithm
+of ours has its twin — its ``SlidingWindowLog`` and ``FixedWindow`` against our sliding and fixed windows, both
+regimes, on the same server in the same run (skipped with a note when ``pyrate-limiter``/``psycopg-pool`` are
+not installed: ``pip install -e '.[bench]' psycopg-pool``).
+
 Cache: hits/s of ``CacheStorage.get`` on one stored 1 KiB entry, PostgreSQL and MariaDB against the SQLite
 storage (a file in a temporary directory) in the same run.
 
@@ -142,6 +147,50 @@ def bench_decisions(dialect: str, run: str, seconds: float, rounds: int) -> dict
     return results
 
 
+def bench_pyrate(run: str, ours: dict[str, Any], seconds: float, rounds: int) -> dict[str, Any] | None:
+    """pyrate-limiter's PostgresBucket on the same server, in this run's schema; ours ÷ theirs."""
+    try:
+        import pyrate_limiter as pr
+        from psycopg_pool import ConnectionPool
+    except ImportError as exc:
+        print(f"pyrate-limiter PostgresBucket skipped: {exc}")
+        return None
+    schema = f"sessions_bench_{run}"
+    creator = open_sql(URLS["postgresql"])
+    creator.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    creator.close()
+    separator = "&" if "?" in URLS["postgresql"] else "?"
+    conninfo = f"{URLS['postgresql']}{separator}options=-csearch_path%3D{schema}"
+    pool = ConnectionPool(conninfo, min_size=1, max_size=2, open=True)
+    results: dict[str, Any] = {}
+    try:
+        for regime, limit in (("admitting", BIG), ("denying", SMALL)):
+            results[regime] = {}
+            for ours_name, native in (
+                ("slidingwindow", pr.SlidingWindowLog()),
+                ("fixedwindow", pr.FixedWindow()),
+            ):
+                rate = pr.Rate(limit, 60_000)
+                bucket = pr.PostgresBucket(pool, f"b_{regime}_{ours_name}", [rate], algorithm=native)
+                limiter = pr.Limiter(bucket)
+                rates = []
+                for _ in range(rounds):
+                    bucket.flush()
+                    limiter.try_acquire("k", blocking=False)  # denying: exhausted from here on
+                    rates.append(_rate(partial(limiter.try_acquire, "k", blocking=False), seconds))
+                theirs = statistics.median(rates)
+                mine = ours[regime][ours_name]["decisions_per_s"]
+                results[regime][ours_name] = {
+                    "pyrate_per_s": theirs,
+                    "ours_per_s": mine,
+                    "ratio": mine / theirs,
+                }
+                limiter.dispose(bucket)
+    finally:
+        pool.close()
+    return results
+
+
 def _entry() -> CachedEntry:
     now = time.time()
     return CachedEntry(
@@ -202,6 +251,16 @@ def main() -> None:
                     print(
                         f"{dialect:10} {regime:9} {name:13} {cell['decisions_per_s']:8.0f} decisions/s"
                         f"   SELECT 1 {cell['floor_per_s']:8.0f}/s   ratio {cell['ratio']:.2f}x"
+                    )
+        if "postgresql" in dialects:
+            report["pyrate_postgres"] = peer = bench_pyrate(
+                run, report["decisions"]["postgresql"], seconds, rounds
+            )
+            for regime, cells in (peer or {}).items():
+                for name, cell in cells.items():
+                    print(
+                        f"vs pyrate  {regime:9} {name:13} ours {cell['ours_per_s']:8.0f}/s   pyrate PostgresBucket "
+                        f"{cell['pyrate_per_s']:8.0f}/s   ratio {cell['ratio']:.2f}x"
                     )
         report["cache"] = cache = bench_cache(dialects, run, seconds, rounds)
         for name, cell in cache.items():
