@@ -19,7 +19,7 @@ cell, and the order of the algorithms rotates between rounds; the ratio quoted i
 Peer: pyrate-limiter's ``PostgresBucket`` (a row per admission, a table lock per decision) where an algorithm
 of ours has its twin — its ``SlidingWindowLog`` and ``FixedWindow`` against our sliding and fixed windows, both
 regimes, on the same server in the same run (skipped with a note when ``pyrate-limiter``/``psycopg-pool`` are
-not installed: ``pip install -e '.[bench]' psycopg-pool``).
+not installed: ``pip install -e '.[bench]'``).
 
 Cache: hits/s of ``CacheStorage.get`` on one stored 1 KiB entry, PostgreSQL and MariaDB against the SQLite
 storage (a file in a temporary directory) in the same run.
