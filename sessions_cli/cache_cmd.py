@@ -22,9 +22,14 @@ if TYPE_CHECKING:
 
 __all__ = ["cache_app", "entry_filter", "open_storage"]
 
-cache_app = typer.Typer(help="Inspect and prune the HTTP cache (sqlite or redis).", no_args_is_help=True)
+cache_app = typer.Typer(
+    help="Inspect and prune the HTTP cache (sqlite, redis, PostgreSQL or MySQL).", no_args_is_help=True
+)
 
-Backend = Annotated[str, typer.Option("--backend", help="sqlite | redis.")]
+Backend = Annotated[
+    str,
+    typer.Option("--backend", help="sqlite | redis, or a server URL (postgresql://…, mysql://…, redis://…)."),
+]
 Db = Annotated[
     str | None, typer.Option("--db", help="SQLite file \\[the library's default in the user cache dir].")
 ]
@@ -43,9 +48,18 @@ def _err() -> Console:
 def open_storage(backend: str, db: str | None, redis_url: str | None, key: str) -> Any:
     """The library's cache storage for `backend` (raises `typer.Exit(2)` on a bad combination)."""
     from sessions.cache.storage import StorageLimits, make_storage
+    from sessions_cli.fetch.options import UsageError, backend_url_options
 
+    try:
+        from_url = backend_url_options(backend, "--backend")
+    except UsageError as exc:
+        _err().print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(int(ExitCode.USAGE)) from None
+    if from_url is not None:
+        name = from_url.pop("backend")
+        return make_storage(name, limits=StorageLimits(), namespace=key, options=from_url)
     if backend not in ("sqlite", "redis"):
-        _err().print(f"[red]error:[/red] --backend: expected sqlite or redis, got {backend!r}")
+        _err().print(f"[red]error:[/red] --backend: expected sqlite, redis or a server URL, got {backend!r}")
         raise typer.Exit(int(ExitCode.USAGE))
     options: dict[str, Any] = {}
     if backend == "sqlite" and db:

@@ -3,4 +3,5 @@
 pytest_plugins = [
     "tests.fixtures.httpbin",
     "tests.fixtures.redis_server",
+    "tests.fixtures.sql_servers",
 ]

@@ -20,13 +20,20 @@ Redis (`sessions.backends._redis`, `sessions.backends._server`):
     ``{prefix}:role:…`` (Cluster hash tag); `TemporaryRedisServer` is the ``redis-server``
     started when no connection is given.
 
-Nothing here imports ``redis`` until a Redis backend is opened.
+PostgreSQL and MySQL/MariaDB (`sessions.backends._sql`):
+    `open_sql(db_url, conn=...)` → `SQLBackend` with ``execute(sql, params)`` / ``aexecute`` (one
+    statement on a per-process pool of connections, retried once on a fresh one if the old one was
+    lost), ``run(work)``, ``close()``; `sql_dialect(db, conn)` reads ``postgresql://``/``postgres://``/
+    ``mysql://``/``mariadb://`` URLs and psycopg 3 / PyMySQL connection objects; `mask_url(url)`.
+
+Nothing here imports ``redis``, ``psycopg`` or ``pymysql`` until such a backend is opened.
 """
 
 from __future__ import annotations
 
 from sessions.backends._redis import RedisBackend, RedisKeys, RedisOptions, bulk, open_redis, pack_command
 from sessions.backends._server import MAXMEMORY_POLICIES, TemporaryRedisServer, find_redis_server
+from sessions.backends._sql import SQL_SCHEMES, SQLBackend, mask_url, open_sql, sql_dialect
 from sessions.backends._sqlite import (
     BUSY_TIMEOUT_S,
     DEFAULT_SQLITE_NAME,
@@ -43,9 +50,11 @@ __all__ = [
     "BUSY_TIMEOUT_S",
     "DEFAULT_SQLITE_NAME",
     "MAXMEMORY_POLICIES",
+    "SQL_SCHEMES",
     "RedisBackend",
     "RedisKeys",
     "RedisOptions",
+    "SQLBackend",
     "SQLiteConnection",
     "TemporaryRedisServer",
     "WallClock",
@@ -53,9 +62,12 @@ __all__ = [
     "default_cache_dir",
     "default_sqlite_path",
     "find_redis_server",
+    "mask_url",
     "open_redis",
+    "open_sql",
     "open_sqlite",
     "pack_command",
+    "sql_dialect",
     "transaction",
     "wall_clock_ns",
 ]

@@ -85,7 +85,8 @@ class CacheMixin(_Base):
 
     Options (flat keywords, or a `cache_options=` / `cache=` dict that wins over shared ones):
 
-    backend: "memory" (default), "sqlite" or "redis", or a `CacheStorage` instance.
+    backend: "memory" (default), "sqlite", "redis", "sql"/"postgres"/"mysql" (or a ``postgresql://`` /
+        ``mysql://`` URL; "sql" with a file path is SQLite), or a `CacheStorage` instance.
     key: namespace / key prefix (default "Session"); `clear_cache()` clears only this namespace.
     cache_timeout / expire_after: default freshness (3600 s; seconds, timedelta, "never", -1, 0,
         `DO_NOT_CACHE`). urls_expire_after: {glob: expiry}, first match wins.
@@ -375,7 +376,7 @@ def _storage_options(options: dict[str, Any]) -> dict[str, Any]:
     name = str(backend).lower()
     if name == "memory":
         return {k: options[k] for k in ("check_frequency",) if k in options}
-    if name in ("sqlite", "sql"):
+    if name in ("sqlite", "sql", "postgres", "postgresql", "mysql", "mariadb") or "://" in name:
         return {k: options[k] for k in ("db", "conn", "check_frequency") if k in options}
     return {k: options[k] for k in _REDIS_OPTIONS if k in options}
 

@@ -1,4 +1,5 @@
-"""Rate limiting: pure algorithm cores, storages (memory, SQLite, Redis), Limiter API, RatelimitMixin."""
+"""Rate limiting: pure algorithm cores, storages (memory, SQLite, Redis, PostgreSQL, MySQL), Limiter API,
+RatelimitMixin."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from ._limiter import AsyncLimiter, Limiter
 from ._memory import MemoryStorage
 from ._mixin import DEFAULT_ALGORITHM, DEFAULT_RATE, RatelimitMixin, guess_algorithm, session_params
 from ._rate import Rate
+from ._sql import SQLStorage
 from ._sqlite import SQLiteStorage
 from ._storage import STORAGES, Storage, open_storage
 
@@ -42,6 +44,7 @@ __all__ = [
     "MemoryStorage",
     "Rate",
     "RatelimitMixin",
+    "SQLStorage",
     "SQLiteStorage",
     "SlidingWindow",
     "Storage",

@@ -21,7 +21,8 @@ Options (flat keywords, or in ``ratelimit_options=`` / ``ratelimit=`` dicts, whi
   5 requests per second per endpoint: ``limit=5, window=1`` for the windows, ``limit=5, period=1`` for GCRA,
   ``capacity=5`` with ``fill_rate``/``leak_rate=5`` for the buckets. Given some, the required ones must all
   be there (``type="tokenbucket", capacity=5`` alone is an error naming ``fill_rate``).
-* ``backend`` ("memory", "sqlite", "redis"), ``key`` (prefix, "Session"), ``conn``, ``db``, Redis
+* ``backend`` ("memory", "sqlite", "redis", "sql", "postgres", "mysql" or a ``postgresql://``/``mysql://``
+  URL), ``key`` (prefix, "Session"), ``conn``, ``db``, Redis
   connection options, ``cache_timeout`` (accepted; state is kept exactly as long as it matters, never cut).
 * ``per_host`` (False), ``per_endpoint`` (True), ``key_fn`` (``key_fn(call) -> str`` overrides both; the
   call has ``method``, ``url``, ``host``, ``endpoint``, ``headers``). Keys are ``"{key}:{scope}"``.
@@ -351,6 +352,9 @@ def _storage_options(options: dict[str, Any]) -> dict[str, Any]:
         wanted |= {"db", "conn"}
     elif name == "redis":
         wanted |= {"db", "conn"} | _REDIS_NAMES
+        picked["prefix"] = str(options.get("key", "Session"))
+    elif name in ("sql", "postgres", "postgresql", "mysql", "mariadb") or (name and "://" in name):
+        wanted |= {"db", "conn"}  # PostgreSQL / MySQL (sessions.ratelimit._sql); "sql" + a path is SQLite
         picked["prefix"] = str(options.get("key", "Session"))
     elif name is None:
         return picked  # a Storage instance: already configured

@@ -96,8 +96,17 @@ STORAGES: Final[dict[str, str]] = {
     "memory": "sessions.ratelimit._memory:MemoryStorage",
     "sqlite": "sessions.ratelimit._sqlite:SQLiteStorage",
     "redis": "sessions.ratelimit._redis:RedisStorage",
+    "sql": "sessions.ratelimit._sql:sql_storage",  # a PostgreSQL/MySQL URL or connection, else SQLite
+    "postgres": "sessions.ratelimit._sql:postgres_storage",
+    "postgresql": "sessions.ratelimit._sql:postgres_storage",
+    "mysql": "sessions.ratelimit._sql:mysql_storage",
+    "mariadb": "sessions.ratelimit._sql:mysql_storage",
 }
-"""Backend name → ``"module:Class"``, imported on first use so unused drivers are never loaded."""
+"""Backend name → ``"module:Class"`` (or a factory), imported on first use so unused drivers are never
+loaded. A server URL is a name too: ``"postgresql://…"`` / ``"mysql://…"`` is ``"sql"`` with that ``db``."""
+
+
+_SQL_SCHEMES: Final = frozenset({"postgresql", "postgres", "mysql", "mariadb"})
 
 
 def open_storage(backend: str | Storage = "memory", **options: Any) -> Storage:
@@ -107,6 +116,9 @@ def open_storage(backend: str | Storage = "memory", **options: Any) -> Storage:
             raise TypeError(f"options {sorted(options)} cannot be applied to an existing storage instance")
         return backend
     name = backend.lower()
+    if "://" in name and name.partition("://")[0].partition("+")[0] in _SQL_SCHEMES:
+        options["db"] = options.get("db") or backend
+        name = "sql"
     try:
         target = STORAGES[name]
     except KeyError:

@@ -23,6 +23,7 @@ counted from the server's own arrival log; with --url, from the client's send ti
 Examples:
   sessions bench                                   # 5 algorithms × 3 backends × 2 modes, ~1.5 min
   sessions bench --algorithms gcra --backends redis --redis-url redis://localhost:6380/0
+  sessions bench --backends postgres,mysql --postgres-url postgresql://app@db/app --mysql-url mysql://app@db/app
   sessions bench --randomize --seed 7 --json run.json
   sessions bench --compare baseline.json --noise 0.3
   sessions bench --throughput -n 3000 -c 32
@@ -38,11 +39,17 @@ def register(app: typer.Typer) -> None:
     def bench(
         url: Annotated[str | None, typer.Option(help="Target httpbin (default: embedded).")] = None,
         algorithms: Annotated[str, typer.Option(help="Comma list or 'all'.")] = "all",
-        backends: Annotated[str, typer.Option(help="memory,sqlite,redis or 'all'.")] = "all",
+        backends: Annotated[
+            str, typer.Option(help="memory,sqlite,redis or 'all'; also postgres,mysql (with their URL).")
+        ] = "all",
         modes: Annotated[str, typer.Option(help="sync,async or 'all'.")] = "all",
         n: Annotated[int, typer.Option("-n", help="Requests per cell (throughput: in total).")] = 12,
         concurrency: Annotated[int, typer.Option("-c", "--concurrency", help="Throughput: in flight.")] = 32,
         redis_url: Annotated[str | None, typer.Option(help="Redis for the redis backend.")] = None,
+        postgres_url: Annotated[
+            str | None, typer.Option(help="postgresql://… for the postgres backend.")
+        ] = None,
+        mysql_url: Annotated[str | None, typer.Option(help="mysql://… for the mysql backend.")] = None,
         limit: Annotated[float | None, typer.Option(help="limit (windows, gcra).")] = None,
         window: Annotated[float | None, typer.Option(help="window seconds.")] = None,
         period: Annotated[float | None, typer.Option(help="gcra period seconds.")] = None,
@@ -74,6 +81,8 @@ def register(app: typer.Typer) -> None:
                 seed=seed,
                 tolerance=tolerance,
                 overrides=overrides,
+                postgres_url=postgres_url,
+                mysql_url=mysql_url,
             )
         except BenchUsageError as exc:
             raise typer.BadParameter(str(exc)) from exc

@@ -10,7 +10,7 @@ from typing import Any
 
 from rich.console import Console
 
-from sessions_cli.bench.matrix import BACKENDS, MODES, BenchConfig
+from sessions_cli.bench.matrix import BACKENDS, MODES, SQL_BACKENDS, BenchConfig
 from sessions_cli.bench.params import ALGORITHMS
 
 __all__ = ["BenchRequest", "execute", "parse_list"]
@@ -33,10 +33,11 @@ class BenchRequest:
     overrides: dict[str, float] = field(default_factory=dict)
 
 
-def parse_list(text: str, allowed: Sequence[str], flag: str) -> tuple[str, ...]:
-    """`a,b` → ("a", "b"), each checked against `allowed` (`all` = every one)."""
+def parse_list(text: str, allowed: Sequence[str], flag: str, extra: Sequence[str] = ()) -> tuple[str, ...]:
+    """`a,b` → ("a", "b"), each checked against `allowed` or `extra` (`all` = every one of `allowed`)."""
     if text.strip().lower() == "all":
         return tuple(allowed)
+    allowed = (*allowed, *extra)
     items = tuple(
         part.strip().lower().replace("-", "").replace("_", "") for part in text.split(",") if part.strip()
     )
@@ -148,13 +149,28 @@ def build_config(
     seed: int | None,
     tolerance: float,
     overrides: dict[str, float | None],
+    postgres_url: str | None = None,
+    mysql_url: str | None = None,
 ) -> BenchConfig:
     """Check the flags and build the `BenchConfig` (raises `BenchUsageError`)."""
     if n < 1:
         raise BenchUsageError("-n: must be at least 1")
+    chosen = parse_list(backends, BACKENDS, "--backends", SQL_BACKENDS)
+    sql_urls: dict[str, str] = {}
+    for name, given, flag in (
+        ("postgres", postgres_url, "--postgres-url"),
+        ("mysql", mysql_url, "--mysql-url"),
+    ):
+        if name in chosen:
+            if not given:
+                raise BenchUsageError(
+                    f"--backends {name}: needs {flag} (the server to write limiter rows to)"
+                )
+            sql_urls[name] = given
     return BenchConfig(
         algorithms=parse_list(algorithms, ALGORITHMS, "--algorithms"),
-        backends=parse_list(backends, BACKENDS, "--backends"),
+        backends=chosen,
+        sql_urls=sql_urls,
         modes=parse_list(modes, MODES, "--modes"),
         n=n,
         url=url,

@@ -21,9 +21,19 @@ from sessions_cli.bench.cell import CellResult, CellSpec, Target, run_cell, sess
 from sessions_cli.bench.params import ALGORITHMS, default_params, random_params
 from sessions_cli.bench.report import REPORT_VERSION
 
-__all__ = ["BACKENDS", "MODES", "BenchConfig", "open_backends", "open_target", "plan_cells", "run_matrix"]
+__all__ = [
+    "BACKENDS",
+    "MODES",
+    "SQL_BACKENDS",
+    "BenchConfig",
+    "open_backends",
+    "open_target",
+    "plan_cells",
+    "run_matrix",
+]
 
 BACKENDS = ("memory", "sqlite", "redis")
+SQL_BACKENDS = ("postgres", "mysql")  # opt-in (not in "all"): they need a server's URL
 MODES = ("sync", "async")
 _OWNED = {
     "slidingwindow": ("limit", "window"),
@@ -44,6 +54,7 @@ class BenchConfig:
     n: int = 12
     url: str | None = None
     redis_url: str | None = None
+    sql_urls: Mapping[str, str] = field(default_factory=dict)  # "postgres" / "mysql" → the server's URL
     randomize: bool = False
     seed: int | None = None
     tolerance: float = 0.010
@@ -86,9 +97,13 @@ def open_target(url: str | None, note: Callable[[str], None]) -> Iterator[Target
 
 @contextlib.contextmanager
 def open_backends(
-    backends: Sequence[str], redis_url: str | None, note: Callable[[str], None]
+    backends: Sequence[str],
+    redis_url: str | None,
+    note: Callable[[str], None],
+    sql_urls: Mapping[str, str] | None = None,
 ) -> Iterator[dict[str, dict[str, Any]]]:
-    """Options per backend: a private SQLite file, a Redis URL (given, or a temporary server)."""
+    """Options per backend: a private SQLite file, a Redis URL (given, or a temporary server), the SQL
+    servers' URLs (given)."""
     with tempfile.TemporaryDirectory(prefix="sessions-bench-") as directory, contextlib.ExitStack() as stack:
         sqlite = {"db": str(Path(directory) / "bench.db")}
         options: dict[str, dict[str, Any]] = {"memory": {}, "sqlite": sqlite}
@@ -100,6 +115,8 @@ def open_backends(
                 redis_url = server.url
                 note(f"redis: temporary redis-server at {redis_url}")
             options["redis"] = {"url": redis_url}
+        for name, url in (sql_urls or {}).items():
+            options[name] = {"db": url}
         yield options
 
 
@@ -115,7 +132,7 @@ def run_matrix(
     run_id = uuid.uuid4().hex[:8]
     results: list[CellResult] = []
     started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    backends = open_backends(config.backends, config.redis_url, note)
+    backends = open_backends(config.backends, config.redis_url, note, config.sql_urls)
     with open_target(config.url, note) as target, backends as opts:
         for position, spec in enumerate(cells):
             cell_id = f"{run_id}-{position}-{spec.algorithm}-{spec.backend}-{spec.mode}"

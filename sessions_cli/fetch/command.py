@@ -220,7 +220,10 @@ def fetch(
     backend: Annotated[
         str | None,
         typer.Option(
-            "--backend", help="Limiter state: memory | sqlite | redis \\[memory].", rich_help_panel=_LIMIT
+            "--backend",
+            help="Limiter state: memory | sqlite | redis, or a server URL (postgresql://…, mysql://…, "
+            "redis://…) \\[memory].",
+            rich_help_panel=_LIMIT,
         ),
     ] = None,
     redis_url: Annotated[
@@ -234,7 +237,8 @@ def fetch(
         str | None,
         typer.Option(
             "--cache",
-            help="Cache responses: memory | sqlite | redis (bare --cache = sqlite).",
+            help="Cache responses: memory | sqlite | redis, or a server URL (postgresql://…, mysql://…, "
+            "redis://…) (bare --cache = sqlite).",
             rich_help_panel=_CACHE,
             metavar="[BACKEND]",
         ),

@@ -25,6 +25,7 @@ __all__ = [
     "RateSpec",
     "StatusMatcher",
     "UsageError",
+    "backend_url_options",
     "check_redis_url",
     "normalize_cache_flag",
     "parse_duration",
@@ -39,6 +40,11 @@ __all__ = [
 ALGORITHMS = ("slidingwindow", "fixedwindow", "leakybucket", "tokenbucket", "gcra")
 LIMIT_BY = ("host", "endpoint", "global")
 CACHE_BACKENDS = ("memory", "sqlite", "redis")
+#: URL schemes `--backend` / `--cache` take instead of a name: the server is then the URL's.
+SERVER_SCHEMES = {
+    "postgresql": "sql", "postgres": "sql", "mysql": "sql", "mariadb": "sql",
+    "redis": "redis", "rediss": "redis", "unix": "redis",
+}  # fmt: skip
 
 _UNITS = {
     "ms": 0.001,
@@ -283,7 +289,28 @@ def _scope(limit_by: str) -> dict[str, bool]:
     return {"per_host": limit_by == "host", "per_endpoint": limit_by == "endpoint"}
 
 
+def backend_url_options(value: str | None, flag: str) -> dict[str, Any] | None:
+    """`--backend` / `--cache` given as a server URL → the library's options for it, else None.
+
+    ``postgresql://…`` / ``mysql://…`` (``postgres://``, ``mariadb://``) select the SQL server backend with
+    that URL as ``db``; ``redis://…`` / ``rediss://…`` / ``unix://…`` select Redis at that URL.
+    """
+    if value is None or "://" not in value:
+        return None
+    backend = SERVER_SCHEMES.get(value.partition("://")[0].lower())
+    if backend is None:
+        schemes = ", ".join(f"{s}://" for s in SERVER_SCHEMES)
+        raise UsageError(flag, f"expected a backend name or a {schemes} URL, got {value!r}")
+    return {"backend": "sql", "db": value} if backend == "sql" else {"backend": "redis", "url": value}
+
+
 def _backend(flags: RateLimitFlags) -> dict[str, Any]:
+    from_url = backend_url_options(flags.backend, "--backend")
+    if from_url is not None:
+        for flag, given in (("--redis-url", flags.redis_url), ("--db", flags.db)):
+            if given is not None:
+                raise UsageError(flag, "not with a URL as --backend (the URL names the server)")
+        return from_url
     if flags.backend not in CACHE_BACKENDS:
         raise UsageError("--backend", f"expected one of {', '.join(CACHE_BACKENDS)}, got {flags.backend!r}")
     options: dict[str, Any] = {"backend": flags.backend}
@@ -352,5 +379,6 @@ def normalize_cache_flag(args: list[str]) -> list[str]:
         if arg == "--":
             return out + args[position:]
         following = args[position + 1] if position + 1 < len(args) else None
-        out.append("--cache=sqlite" if arg == "--cache" and following not in CACHE_BACKENDS else arg)
+        named = following in CACHE_BACKENDS or (following is not None and "://" in following)
+        out.append("--cache=sqlite" if arg == "--cache" and not named else arg)
     return out

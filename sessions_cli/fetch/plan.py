@@ -19,6 +19,7 @@ from sessions_cli.fetch.options import (
     RateLimitFlags,
     StatusMatcher,
     UsageError,
+    backend_url_options,
     check_redis_url,
     parse_duration,
     parse_headers,
@@ -154,9 +155,10 @@ def _cache_options(values: Resolved, flags: RunFlags) -> dict[str, Any] | None:
             if given:
                 raise UsageError(flag, "needs --cache")
         return None
-    if backend not in CACHE_BACKENDS:
-        raise UsageError("--cache", f"expected one of {', '.join(CACHE_BACKENDS)}, got {backend!r}")
-    options: dict[str, Any] = {"backend": backend, "cache_control": values["cache_control"]}
+    from_url = backend_url_options(backend, "--cache")
+    if from_url is None and backend not in CACHE_BACKENDS:
+        raise UsageError("--cache", f"expected one of {', '.join(CACHE_BACKENDS)} or a URL, got {backend!r}")
+    options: dict[str, Any] = {**(from_url or {"backend": backend}), "cache_control": values["cache_control"]}
     if backend == "sqlite" and values["cache_db"]:
         options["db"] = values["cache_db"]  # else the library's default, in the user cache dir
     if backend == "redis" and values["redis_url"]:
@@ -174,7 +176,7 @@ def _ratelimit(values: Resolved) -> dict[str, Any] | None:
             algorithm=values["ratelimit"],
             limit_by=values["limit_by"],
             backend=values["backend"],
-            redis_url=values["redis_url"] if values["backend"] == "redis" else None,
+            redis_url=values["redis_url"] if values["backend"] == "redis" else None,  # a URL --backend: none
             db=values["db"],
             **{name: values[name] for name in names},
         )

@@ -91,6 +91,13 @@ def open_session(plan: FetchPlan, *, asynchronous: bool = True) -> Any:
         raise UsageError(flag, str(exc)) from None
 
 
+def _names_server(options: dict[str, Any], message: str) -> bool:
+    """Whether a library message is about the SQL server (or driver) of these options."""
+    from sessions.backends import mask_url
+
+    return mask_url(str(options.get("db", ""))) in message or "pip install 'sessions[" in message
+
+
 def _culprit(plan: FetchPlan, exc: BaseException) -> str | None:
     """The flag behind a failure to build the session (None: not one we can name; let it raise).
 
@@ -98,6 +105,9 @@ def _culprit(plan: FetchPlan, exc: BaseException) -> str | None:
     limiter's parameters prefixed with the algorithm (`gcra: …`).
     """
     message = str(exc)
+    for options, flag in ((plan.ratelimit, "--backend"), (plan.cache, "--cache")):
+        if options is not None and options.get("backend") == "sql" and _names_server(options, message):
+            return flag
     if "redis" in message.lower():
         return "--redis-url"
     sqlite = [

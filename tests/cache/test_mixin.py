@@ -312,6 +312,16 @@ class TestSecrets:
 def _raw_bytes(backend: str, options: dict[str, Any], tmp_path: Path) -> bytes:
     if backend == "sqlite":
         return b"".join(p.read_bytes() for p in tmp_path.glob("cache.sqlite3*"))
+    if backend in ("postgres", "mysql"):
+        from sessions.backends._sql import open_sql
+
+        sql = open_sql(options["db"])
+        try:
+            rows = sql.execute("SELECT * FROM sessions_http_cache_v1 WHERE ns = %s", (options["key"],))
+        finally:
+            sql.close()
+        cells = [c if isinstance(c, bytes) else str(c).encode() for row in rows for c in row]
+        return b"".join(cells)
     import redis
 
     client = redis.Redis.from_url(options["url"])

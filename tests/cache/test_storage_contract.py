@@ -1,4 +1,4 @@
-"""One contract, every storage (memory, SQLite file, real Redis), sync and async."""
+"""One contract, every storage (memory, SQLite file, real Redis, PostgreSQL, MariaDB), sync and async."""
 
 from __future__ import annotations
 
@@ -101,6 +101,9 @@ class TestSync:
             pytest.skip("memory keeps objects, nothing to corrupt")
         if backend == "sqlite":
             s.conn.execute("UPDATE sessions_http_cache_v1 SET value = x'c1c1c1'")  # type: ignore[attr-defined]
+        elif backend in ("postgres", "mysql"):
+            table, ns = s.table, s.namespace  # type: ignore[attr-defined]
+            s.backend.execute(f"UPDATE {table} SET value = %s WHERE ns = %s", (b"\xc1\xc1", ns))  # type: ignore[attr-defined]
         else:
             s.backend.client.hset(s.entry_prefix + "v1-a", "v", b"\xc1garbage")  # type: ignore[attr-defined]
         assert s.get("v1-a") is None

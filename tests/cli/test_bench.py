@@ -161,3 +161,27 @@ def test_timed_storage_forgets_the_warm_up() -> None:
     assert timed.apply("k", params, 1, "try").allowed
     assert timed.calls == 1
     assert 0 < timed.slowest == timed.seconds
+
+
+@pytest.mark.sql
+def test_the_sql_servers_are_bench_backends(app: typer.Typer, tmp_path: Path) -> None:
+    from tests.fixtures.sql_servers import sql_run_database
+
+    postgres, mysql = sql_run_database("postgresql"), sql_run_database("mysql")
+    report_path = tmp_path / "bench.json"
+    args = ["bench", "--algorithms", "gcra", "--backends", "postgres,mysql", "--modes", "sync,async"]
+    args += ["--postgres-url", postgres, "--mysql-url", mysql, "-n", "5", "--period", "0.5"]
+    result = CliRunner().invoke(app, [*args, "--json", str(report_path)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(report_path.read_text())
+    assert {(c["backend"], c["mode"]) for c in report["cells"]} == {
+        ("postgres", "sync"), ("postgres", "async"), ("mysql", "sync"), ("mysql", "async"),
+    }  # fmt: skip
+    assert report["passed"]
+    assert all(cell["overshoot"] == 0 for cell in report["cells"])
+
+
+def test_a_sql_bench_backend_needs_its_url(app: typer.Typer) -> None:
+    result = CliRunner().invoke(app, ["bench", "--backends", "postgres", "-n", "2"])
+    assert result.exit_code == 2
+    assert "--postgres-url" in result.output

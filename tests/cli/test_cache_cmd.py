@@ -46,3 +46,18 @@ def test_offline_serves_only_cached(httpbin: LocalHttpbin, httpbin_log: ArrivalL
     run = invoke(["fetch", "-q", f"{httpbin.url}/get?never=1", "--cache", "--cache-db", db, "--offline"])
     assert httpbin_log.count() == 0
     assert run.records[0]["status"] == 504
+
+
+@pytest.mark.sql
+@pytest.mark.parametrize("dialect", ["postgresql", "mysql"])
+def test_the_cache_commands_take_a_server_url(httpbin: LocalHttpbin, dialect: str) -> None:
+    from tests.fixtures.sql_servers import sql_run_database
+
+    url = sql_run_database(dialect)
+    key = "Session"  # fetch's namespace
+    invoke(["cache", "clear", "--backend", url, "--key", key])  # this run's database: only our tests wrote
+    urls = [f"{httpbin.url}/get?i={i}" for i in range(3)]
+    assert invoke(["fetch", "-q", *urls, "--cache", url]).exit_code == 0
+    assert "entries  3" in invoke(["cache", "stats", "--backend", url, "--key", key]).stdout
+    assert invoke(["cache", "clear", "--backend", url, "--key", key]).stdout.strip() == "cleared 3 entries"
+    assert invoke(["cache", "stats", "--backend", "ftp://x", "--key", key]).exit_code == 2

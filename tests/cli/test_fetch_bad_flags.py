@@ -57,6 +57,11 @@ def _error_line(run: Run) -> str:
         (["--rate", "5/s", "--backend", "redis", "--redis-url", "bogus://x"], "--redis-url"),
         (["--cache", "redis", "--redis-url", "bogus://x"], "--redis-url"),
         (["--cache", "redis", "--redis-url", UNREACHABLE_REDIS], "--redis-url"),
+        (["--rate", "5/s", "--backend", "ftp://127.0.0.1:1/x"], "--backend"),
+        (["--cache", "ftp://127.0.0.1:1/x"], "--cache"),
+        (["--rate", "5/s", "--backend", "postgresql://127.0.0.1:1/x", "--db", "f.sqlite3"], "--db"),
+        (["--rate", "5/s", "--backend", "postgresql://app:pw@127.0.0.1:1/x"], "--backend"),
+        (["--cache", "mysql://root@127.0.0.1:1/x"], "--cache"),
     ],
 )
 def test_bad_flag_value_is_a_usage_error(httpbin: LocalHttpbin, args: list[str], flag: str) -> None:
@@ -88,6 +93,15 @@ def test_help_types_counts_as_integers() -> None:
 
 def test_dry_run_refuses_what_the_run_would_refuse(httpbin: LocalHttpbin) -> None:
     _assert_usage_error(invoke(["fetch", f"{httpbin.url}/get", "--rate", "2.5", "--dry-run"]), "--rate")
+
+
+def test_unreachable_sql_server_names_the_url_without_its_password(httpbin: LocalHttpbin) -> None:
+    url = "postgresql://app:s3cret@127.0.0.1:1/x"
+    run = invoke(["fetch", "-q", f"{httpbin.url}/get", "--rate", "5/s", "--backend", url])
+    _assert_usage_error(run, "--backend")
+    line = _error_line(run)
+    assert line.startswith("error: --backend: cannot reach PostgreSQL at postgresql://app:***@127.0.0.1:1/x")
+    assert "s3cret" not in run.stderr
 
 
 def test_unreachable_redis_limiter_prints_the_library_hint_on_one_line(httpbin: LocalHttpbin) -> None:

@@ -97,3 +97,30 @@ def test_redis_backed_limiter_and_cache(httpbin: LocalHttpbin, redis_url: str) -
         assert client.llen(log) == 3  # cache hits took no quota
     finally:
         client.close()
+
+
+@pytest.mark.sql
+def test_sql_server_urls_as_limiter_and_cache(httpbin: LocalHttpbin) -> None:
+    from sessions.backends import open_sql
+    from tests.fixtures.sql_servers import sql_run_database
+
+    postgres, mysql = sql_run_database("postgresql"), sql_run_database("mysql")
+    urls = _urls(httpbin, 3)
+    limiter = ["--backend", postgres, "--ratelimit", "slidingwindow", "--limit", "100", "--window", "60"]
+    args = ["fetch", *urls, *limiter, "--cache", mysql]
+    first = invoke(args)
+    assert first.exit_code == ExitCode.OK, first.stderr
+    assert [r["from_cache"] for r in first.records] == [False] * 3
+    second = invoke(args)
+    assert second.exit_code == ExitCode.OK, second.stderr
+    assert [r["from_cache"] for r in second.records] == [True] * 3  # served from the MariaDB cache
+    limits, cache = open_sql(postgres), open_sql(mysql)
+    try:
+        (log,) = limits.execute("SELECT log FROM sessions_rl_v1 WHERE ns = 'Session'")[0]
+        assert len(log) == 3  # one admission per request on PostgreSQL; cache hits took no quota
+        assert cache.execute("SELECT count(*) FROM sessions_http_cache_v1 WHERE ns = 'Session'") == [(3,)]
+        limits.execute("DELETE FROM sessions_rl_v1 WHERE ns = 'Session'")
+        cache.execute("DELETE FROM sessions_http_cache_v1 WHERE ns = 'Session'")
+    finally:
+        limits.close()
+        cache.close()

@@ -9,6 +9,7 @@ import pytest
 
 from sessions.ratelimit import MemoryStorage, SQLiteStorage, Storage
 from tests.fixtures.redis_server import contract_redis_storage
+from tests.fixtures.sql_servers import contract_mysql_storage, contract_postgres_storage
 
 
 class VirtualClock:
@@ -38,11 +39,14 @@ def _sqlite(clock: VirtualClock, tmp_path: Path) -> Storage:
     return SQLiteStorage(db=tmp_path / "ratelimit.sqlite3", clock=clock)
 
 
-# One contract, three backends: Redis runs the same suite (its Lua twin decides in µs).
+# One contract, five backends: Redis, PostgreSQL and MySQL run the same suite (their Lua / stored-function
+# twins decide in µs).
 STORAGE_FACTORIES: dict[str, Callable[[VirtualClock, Path], Storage]] = {
     "memory": _memory,
     "sqlite": _sqlite,
     "redis": contract_redis_storage,
+    "postgres": contract_postgres_storage,
+    "mysql": contract_mysql_storage,
 }
 
 
