@@ -19,6 +19,7 @@ would catch with plain httpx.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import contextlib
 import os
@@ -587,6 +588,33 @@ class Engine:
         if session is not None and not session.closed:
             await session.close()
 
+    def __del__(self) -> None:
+        # A session nobody closed (`client = Session()` and exit, or an AsyncSession dropped after
+        # asyncio.run): httpx says nothing then, and neither do we — aiohttp would print "Unclosed client
+        # session" for each pool. The pool is closed where its loop still runs here, else dropped: a
+        # closed loop cannot close its sockets any more, the process (or the GC) does.
+        if self._session is None:
+            return
+        with contextlib.suppress(Exception):  # a finalizer can report nothing; the pool is gone anyway
+            self._release_unclosed_pool()
+
+    def _release_unclosed_pool(self) -> None:
+        loop = self._loop
+        try:
+            here = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            here = False
+        connector = self._session.connector if self._session is not None else None
+        if here and loop is not None and not loop.is_closed():
+            self.close_from_other_loop(final=True)  # closes the connector's transports on this loop
+            return
+        for session in (self._defaulted, self._session):
+            if session is not None:
+                session._connector = None  # not "unclosed" any more: the connector is ours to drop
+        self._defaulted = self._session = None
+        if connector is not None:
+            connector._closed = True  # its loop is gone: nothing can close the sockets but the process
+
     def close_from_other_loop(self, *, final: bool = False) -> None:
         """Best-effort close when the owning loop is gone (no await possible); `final`: for good."""
         if final:
@@ -703,6 +731,17 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+@atexit.register
+def _close_open_sessions_at_exit() -> None:
+    """Close the pools of sync sessions still open at exit (`client = Session()` and no close()), on
+    their own loops, as httpx and requests would stay quiet: no "Unclosed client session" from aiohttp."""
+    for loop_thread in list(_LOOP_THREADS):
+        if loop_thread.stopped or loop_thread._thread is None or loop_thread._pid != os.getpid():
+            continue
+        final = loop_thread.final_at_exit
+        loop_thread.stop(final() if final is not None else None)
+
+
 class LoopThread:
     """A private event loop in a daemon thread, so a sync `Session` can drive aiohttp.
 
@@ -718,6 +757,8 @@ class LoopThread:
         self._pid = os.getpid()
         self._stopped = False
         self._pending: set[concurrent.futures.Future[Any]] = set()  # calls of other threads in flight
+        #: The cleanup `stop()` runs when the interpreter exits with the session still open.
+        self.final_at_exit: Callable[[], Coroutine[Any, Any, Any]] | None = None
         _LOOP_THREADS.add(self)
 
     def _forget_parent(self) -> None:

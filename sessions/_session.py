@@ -443,6 +443,7 @@ class Session(_SessionCore, httpx.Client):
             httpx_kwargs["transport"] = SyncEngineTransport(engine, self._loop_thread)
         httpx.Client.__init__(self, **httpx_kwargs)
         self._engine = engine if engine is not None else Engine()
+        self._loop_thread.final_at_exit = self._engine.aclose
         self._fast_ok = engine is not None
         self._retry = Retry.coerce(retries)
         self._max_redirects = httpx_kwargs.get("max_redirects", 20)
