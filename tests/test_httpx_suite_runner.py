@@ -13,8 +13,16 @@ def test_a_test_only_we_fail_is_a_problem() -> None:
     assert run.compare(plain, ours) == ["fails with sessions, passes with httpx: a"]
 
 
-def test_failures_plain_httpx_shares_are_not_counted() -> None:
+def test_known_failures_of_plain_httpx_are_not_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(run, "PLAIN_HTTPX_FAILURES", {"net": "needs the network"})
     assert run.compare({"net": False}, {"net": False}) == []
+
+
+def test_an_unknown_failure_of_plain_httpx_is_a_problem() -> None:
+    # the environment lacks something httpx's suite needs (brotli, say): that test would compare nothing
+    assert run.compare({"brotli": False}, {"brotli": False}) == [
+        "fails with plain httpx too (is a test dependency missing?): brotli"
+    ]
 
 
 def test_a_test_we_did_not_run_is_a_problem() -> None:
