@@ -1,0 +1,61 @@
+"""What a new user of the CLI ran into (issue 14, second half), each tried as written."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from sessions.httpbin import ArrivalLog, LocalHttpbin
+from sessions_cli.exit_codes import ExitCode
+from tests.cli.conftest import invoke
+
+pytestmark = pytest.mark.usefixtures("isolated")
+
+
+def _one_error_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr
+    return lines[0]
+
+
+# -- 1. a misspelled file name, a binary file ------------------------------------------------
+
+
+def test_missing_file_argument_is_a_usage_error_before_any_request(
+    httpbin: LocalHttpbin, httpbin_log: ArrivalLog
+) -> None:
+    run = invoke(["fetch", f"{httpbin.url}/get", "urls_missing.txt"])
+    assert run.exit_code == ExitCode.USAGE
+    assert _one_error_line(run.stderr) == "error: no such file: urls_missing.txt"
+    assert run.stdout == ""
+    assert len(httpbin_log) == 0
+
+
+def test_schemeless_host_argument_suggests_a_url() -> None:
+    run = invoke(["fetch", "example.com"])
+    assert run.exit_code == ExitCode.USAGE
+    assert "http://example.com" in _one_error_line(run.stderr)
+
+
+def test_binary_input_file_is_refused_as_one_line(tmp_path: Path, httpbin_log: ArrivalLog) -> None:
+    blob = tmp_path / "blob.bin"
+    blob.write_bytes(os.urandom(3 * 1024 * 1024))
+    for args in (["fetch", str(blob)], ["fetch", "-i", str(blob)]):
+        run = invoke(args)
+        assert run.exit_code == ExitCode.USAGE
+        line = _one_error_line(run.stderr)
+        assert line.startswith("error: ")
+        assert "not a text URL list" in line
+        assert run.stdout == ""
+    assert len(httpbin_log) == 0
+
+
+def test_text_file_with_non_ascii_comment_is_still_read(httpbin: LocalHttpbin, tmp_path: Path) -> None:
+    path = tmp_path / "urls.txt"
+    path.write_text(f"# liste café\n{httpbin.url}/get\n", encoding="utf-8")
+    run = invoke(["fetch", "-q", str(path)])
+    assert run.exit_code == ExitCode.OK
+    assert [r["status"] for r in run.records] == [200]
