@@ -59,3 +59,36 @@ def test_text_file_with_non_ascii_comment_is_still_read(httpbin: LocalHttpbin, t
     run = invoke(["fetch", "-q", str(path)])
     assert run.exit_code == ExitCode.OK
     assert [r["status"] for r in run.records] == [200]
+
+
+# -- 2. every output path is checked before the first request --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--summary-json", "{missing}/summary.json"),
+        ("--summary-json", "{dir}"),
+        ("--save-dir", "{file}/bodies"),
+        ("--journal", "{missing}/run.journal"),
+        ("-o", "{missing}/out.jsonl"),
+    ],
+)
+def test_unwritable_output_path_fails_before_any_request(
+    flag: str, value: str, httpbin: LocalHttpbin, httpbin_log: ArrivalLog, tmp_path: Path
+) -> None:
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x", encoding="utf-8")
+    path = value.format(missing=tmp_path / "no" / "such", dir=tmp_path, file=a_file)
+    run = invoke(["fetch", f"{httpbin.url}/get", flag, path])
+    assert run.exit_code == ExitCode.USAGE
+    line = _one_error_line(run.stderr)
+    assert line.startswith(f"error: {flag if flag != '-o' else '--output'}: cannot ")
+    assert len(httpbin_log) == 0
+
+
+def test_summary_json_is_written(httpbin: LocalHttpbin, tmp_path: Path) -> None:
+    target = tmp_path / "summary.json"
+    run = invoke(["fetch", "-q", f"{httpbin.url}/get", "--summary-json", str(target)])
+    assert run.exit_code == ExitCode.OK
+    assert '"total": 1' in target.read_text(encoding="utf-8")
