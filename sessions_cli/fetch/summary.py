@@ -117,6 +117,9 @@ class Summary:
         error = get("error")
         if error:
             self.errors[error["kind"]] += 1
+        callback_errors = get("callback_errors")
+        if callback_errors:
+            self.errors["callback"] += len(callback_errors)
         status = get("status")
         if status is None:
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -92,3 +93,16 @@ def test_summary_json_is_written(httpbin: LocalHttpbin, tmp_path: Path) -> None:
     run = invoke(["fetch", "-q", f"{httpbin.url}/get", "--summary-json", str(target)])
     assert run.exit_code == ExitCode.OK
     assert '"total": 1' in target.read_text(encoding="utf-8")
+
+
+# -- 8. callback failures count in the Errors row --------------------------------------------
+
+
+def test_callback_failures_are_counted_in_errors(httpbin: LocalHttpbin, tmp_path: Path) -> None:
+    summary = tmp_path / "summary.json"
+    urls = [f"{httpbin.url}/get?i={i}" for i in range(3)]
+    callback = "tests.cli.callbacks:explode"
+    run = invoke(["fetch", *urls, "--callback", callback, "--summary-json", str(summary)])
+    assert [len(r["callback_errors"]) for r in run.records] == [1, 1, 1]
+    assert "Errors     callback: 3" in run.stderr
+    assert json.loads(summary.read_text(encoding="utf-8"))["errors"] == {"callback": 3}
