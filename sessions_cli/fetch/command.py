@@ -403,11 +403,13 @@ def _stdin_piped(urls: list[str] | None, path: str | None) -> bool:
 
 def run_command(console: Console, settings: dict[str, Any], flags: Any, profile: str | None) -> ExitCode:
     """Resolve, plan and run; map every expected failure to its exit code."""
-    from sessions_cli.config import ConfigError, resolve
+    from sessions_cli.config import ConfigError, resolve, unknown_env_warnings
     from sessions_cli.fetch.inputs import ArgumentError, InputError
     from sessions_cli.fetch.options import UsageError
     from sessions_cli.fetch.plan import build_plan
 
+    for warning in unknown_env_warnings(os.environ):
+        console.print(warning, highlight=False, markup=False, soft_wrap=True)
     try:
         values = resolve(settings, env=os.environ, cwd=Path.cwd(), profile=profile)
         plan = build_plan(values, flags)

@@ -106,3 +106,27 @@ def test_callback_failures_are_counted_in_errors(httpbin: LocalHttpbin, tmp_path
     assert [len(r["callback_errors"]) for r in run.records] == [1, 1, 1]
     assert "Errors     callback: 3" in run.stderr
     assert json.loads(summary.read_text(encoding="utf-8"))["errors"] == {"callback": 3}
+
+
+# -- 7. unknown SESSIONS_* variables are warned about, with the closest name -----------------
+
+
+def test_misspelt_environment_variable_is_warned_about(httpbin: LocalHttpbin) -> None:
+    run = invoke(["fetch", "-q", f"{httpbin.url}/get"], env={"SESSIONS_CONCURENCY": "5"})
+    assert run.exit_code == ExitCode.OK  # not fatal
+    assert run.stderr.splitlines() == [
+        "warning: unknown environment variable SESSIONS_CONCURENCY (did you mean SESSIONS_CONCURRENCY?)"
+    ]
+
+
+def test_variables_the_project_reads_are_not_warned_about(httpbin: LocalHttpbin) -> None:
+    env = {"SESSIONS_REQUIRE_REDIS": "1", "SESSIONS_TEST_REDIS_URL": "redis://x", "SESSIONS_RETRIES": "0"}
+    run = invoke(["fetch", "-q", f"{httpbin.url}/get"], env=env)
+    assert run.exit_code == ExitCode.OK
+    assert run.stderr == ""
+
+
+def test_unknown_config_key_names_the_closest_setting(httpbin: LocalHttpbin) -> None:
+    Path("sessions.toml").write_text("concurency = 5\n", encoding="utf-8")
+    run = invoke(["fetch", "-q", f"{httpbin.url}/get"])
+    assert "unknown setting 'concurency' (did you mean 'concurrency'?)" in _one_error_line(run.stderr)
