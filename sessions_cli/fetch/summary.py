@@ -188,18 +188,30 @@ def _human_bytes(n: float) -> str:
     return f"{n:.1f} GiB"  # pragma: no cover - loop always returns
 
 
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}ms" if value < 1000 else f"{value / 1000:.2f}s"
+def _ms(value: float | None, digits: int = 1) -> str:
+    """A latency in ms, readable at every scale: `850µs`, `12.3ms`, `1.25s` (`digits` decimals)."""
+    if value is None:
+        return "-"
+    if value < 1:
+        return f"{value * 1000:.{max(digits - 1, 0)}f}µs"
+    if value < 1000:
+        return f"{value:.{digits}f}ms"
+    return f"{value / 1000:.{digits + 1}f}s"
 
 
 def render_histogram(bins: Iterable[tuple[float, int]], width: int = 30) -> list[str]:
-    """Latency bins as text bars: `  ≤ 12.3ms │██████ 42`."""
+    """Latency bins as text bars: `  ≤ 12.3ms │██████ 42`; every row's edge label is distinct."""
     rows = list(bins)
     peak = max((n for _, n in rows), default=0)
+    labels = [_ms(edge) for edge, _ in rows]
+    for digits in range(2, 5):  # a narrow range: more decimals until no two rows read the same
+        if len(set(labels)) == len(labels):
+            break
+        labels = [_ms(edge, digits) for edge, _ in rows]
     lines = []
-    for edge, n in rows:
+    for label, (_, n) in zip(labels, rows, strict=True):
         bar = "█" * (round(n / peak * width) if peak else 0)
-        lines.append(f"  ≤{_ms(edge):>9} │{bar:<{width}} {n}")
+        lines.append(f"  ≤{label:>9} │{bar:<{width}} {n}")
     return lines
 
 

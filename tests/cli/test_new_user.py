@@ -10,6 +10,7 @@ import pytest
 
 from sessions.httpbin import ArrivalLog, LocalHttpbin
 from sessions_cli.exit_codes import ExitCode
+from sessions_cli.fetch.summary import LatencyHistogram, render_histogram
 from tests.cli.conftest import invoke
 
 pytestmark = pytest.mark.usefixtures("isolated")
@@ -130,3 +131,27 @@ def test_unknown_config_key_names_the_closest_setting(httpbin: LocalHttpbin) -> 
     Path("sessions.toml").write_text("concurency = 5\n", encoding="utf-8")
     run = invoke(["fetch", "-q", f"{httpbin.url}/get"])
     assert "unknown setting 'concurency' (did you mean 'concurrency'?)" in _one_error_line(run.stderr)
+
+
+# -- 4. histogram rows are distinct and readable on runs with cache hits ---------------------
+
+
+def _histogram_labels(latencies: list[float]) -> list[str]:
+    histogram = LatencyHistogram()
+    for ms in latencies:
+        histogram.add(ms)
+    return [" ".join(line.split("│")[0].split()) for line in render_histogram(histogram.bins())]
+
+
+def test_histogram_with_cache_hits_has_distinct_microsecond_rows() -> None:
+    labels = _histogram_labels([0.0] * 40 + [0.02, 0.3, 5.0, 12.0, 48.0])
+    assert len(labels) == 8
+    assert len(set(labels)) == len(labels), labels
+    assert "≤ 0.0ms" not in labels
+    assert labels[0].endswith("µs")
+    assert labels[-1] == "≤ 48.0ms"
+
+
+def test_histogram_of_a_narrow_range_adds_decimals_until_distinct() -> None:
+    labels = _histogram_labels([10.0, 10.01, 10.02, 10.05])
+    assert len(set(labels)) == len(labels), labels
