@@ -219,7 +219,8 @@ class RunState:
         meta = spec.meta
         if getattr(result, "status_code", None) is None:
             exc = getattr(result, "exception", None) or RuntimeError(repr(result))
-            attempts = int(getattr(result, "attempts", 1) or 1)
+            # the retry policy sets `attempts` on the error it gave up on (the batch slot says 1)
+            attempts = int(getattr(exc, "attempts", None) or getattr(result, "attempts", 1) or 1)
             record = exception_record(item.index, spec.url, spec.method or "GET", exc, attempts, meta)
         elif self.callback_names or self.outputs.saver is not None:
             record = self._response_record(item, spec, key, result, meta)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -155,3 +159,39 @@ def test_histogram_with_cache_hits_has_distinct_microsecond_rows() -> None:
 def test_histogram_of_a_narrow_range_adds_decimals_until_distinct() -> None:
     labels = _histogram_labels([10.0, 10.01, 10.02, 10.05])
     assert len(set(labels)) == len(labels), labels
+
+
+# -- 6. a timed-out request that was retried says how many attempts it took -------------------
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """A loopback server that accepts connections and never answers."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.listen(16)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.05)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                accepted.append(listener.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/never"
+    stop.set()
+    thread.join()
+    for conn in accepted:
+        conn.close()
+    listener.close()
+
+
+@pytest.mark.parametrize(("retries", "attempts"), [(0, 1), (1, 2)])
+def test_timeout_retries_are_counted_in_attempts(silent_server: str, retries: int, attempts: int) -> None:
+    run = invoke(["fetch", "-q", silent_server, "--retries", str(retries), "--timeout", "150ms"])
+    assert run.exit_code == ExitCode.FAILURES
+    [record] = run.records
+    assert record["error"]["kind"] == "timeout"
+    assert record["attempts"] == attempts
