@@ -337,7 +337,11 @@ def _exit_code(state: RunState, interrupted: bool) -> ExitCode:
 def _report(state: RunState, console: Console, plan: FetchPlan) -> None:
     summary = state.summary
     summary.finish()
-    for scope, seconds in (getattr(state.session, "limiter_waits", None) or {}).items():
+    session = state.session
+    busy = getattr(session, "limiter_busy", None)  # wall clock, not the sum of every request's wait
+    for scope, seconds in (
+        busy if busy is not None else getattr(session, "limiter_waits", None) or {}
+    ).items():
         summary.add_wait(scope, seconds)
     data = summary.to_dict()
     if plan.summary_json:

@@ -136,7 +136,7 @@ class Summary:
             self.latency.add(elapsed)
 
     def add_wait(self, host: str, seconds: float) -> None:
-        """Account for time a request spent waiting on the rate limiter."""
+        """Account for wall-clock time during which requests to `host` waited on the rate limiter."""
         if seconds > 0:
             self.limiter_wait[host] = self.limiter_wait.get(host, 0.0) + seconds
 
@@ -175,6 +175,10 @@ class Summary:
             "cache_hit_ratio": round(self.cache_hits / self.responses, 4) if self.responses else None,
             "limiter_wait_s": {
                 h: round(s, 3) for h, s in sorted(self.limiter_wait.items(), key=lambda i: -i[1])
+            },
+            "limiter_wait_share": {
+                h: round(min(s / duration, 1.0), 4) if duration > 0 else None
+                for h, s in sorted(self.limiter_wait.items(), key=lambda i: -i[1])
             },
             "histogram_ms": [[round(edge, 3), n] for edge, n in self.latency.bins()],
         }
@@ -236,7 +240,12 @@ def render_summary(data: dict[str, Any], histogram: bool = True) -> list[str]:
     if data["cache_hits"] or data["cache_hit_ratio"]:
         lines.append(f"Cache      {data['cache_hits']} hits ({100 * (data['cache_hit_ratio'] or 0):.1f}%)")
     if data["limiter_wait_s"]:
-        lines.append(f"Waited     {_counts((h, f'{s:.2f}s') for h, s in data['limiter_wait_s'].items())}")
+        share = data.get("limiter_wait_share") or {}
+        waits = (
+            (h, f"{s:.2f}s wall clock" + (f" ({100 * share[h]:.0f}% of the run)" if h in share else ""))
+            for h, s in data["limiter_wait_s"].items()
+        )
+        lines.append(f"Limited    {_counts(waits)}")
     if histogram and data["histogram_ms"]:
         lines += ["Histogram", *render_histogram(data["histogram_ms"])]
     return lines

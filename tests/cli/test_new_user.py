@@ -9,12 +9,13 @@ import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from sessions.httpbin import ArrivalLog, LocalHttpbin
 from sessions_cli.exit_codes import ExitCode
-from sessions_cli.fetch.summary import LatencyHistogram, render_histogram
+from sessions_cli.fetch.summary import LatencyHistogram, Summary, render_histogram, render_summary
 from tests.cli.conftest import invoke
 
 pytestmark = pytest.mark.usefixtures("isolated")
@@ -195,3 +196,44 @@ def test_timeout_retries_are_counted_in_attempts(silent_server: str, retries: in
     [record] = run.records
     assert record["error"]["kind"] == "timeout"
     assert record["attempts"] == attempts
+
+
+# -- 3. the summary's limiter row is wall-clock time, not the sum of every worker's waits -----
+
+
+def test_overlapping_waits_count_once_in_wall_clock() -> None:
+    from types import SimpleNamespace
+
+    from sessions_cli.fetch.session import LimiterWaitMeter
+
+    class Limiter:
+        def _ratelimit_granted(self, key: str, decision: Any) -> Any:
+            return decision
+
+    class Metered(LimiterWaitMeter, Limiter):
+        pass
+
+    now = [0.0]
+    session = Metered()
+    session.clock = lambda: now[0]  # type: ignore[method-assign]
+    # ten workers granted at t=0 each told to wait 1..10 s: 55 s of waits, 10 s of wall clock
+    for delay in range(1, 11):
+        session._ratelimit_granted("Session:api.test", SimpleNamespace(delay=float(delay)))
+    now[0] = 20.0  # a later, separate wait
+    session._ratelimit_granted("Session:api.test", SimpleNamespace(delay=2.0))
+    now[0] = 21.0  # overlapping the previous one
+    session._ratelimit_granted("Session:api.test", SimpleNamespace(delay=2.0))
+    assert session.limiter_waits == {"api.test": 59.0}
+    assert session.limiter_busy == {"api.test": 13.0}
+
+
+def test_summary_limited_row_says_wall_clock_and_share_of_run() -> None:
+    now = [100.0]
+    summary = Summary(clock=lambda: now[0])
+    summary.add_wait("127.0.0.1", 15.0)
+    now[0] += 20.0
+    summary.finish()
+    data = summary.to_dict()
+    assert data["limiter_wait_s"] == {"127.0.0.1": 15.0}
+    assert data["limiter_wait_share"] == {"127.0.0.1": 0.75}
+    assert "Limited    127.0.0.1: 15.00s wall clock (75% of the run)" in render_summary(data)
