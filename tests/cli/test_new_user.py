@@ -237,3 +237,24 @@ def test_summary_limited_row_says_wall_clock_and_share_of_run() -> None:
     assert data["limiter_wait_s"] == {"127.0.0.1": 15.0}
     assert data["limiter_wait_share"] == {"127.0.0.1": 0.75}
     assert "Limited    127.0.0.1: 15.00s wall clock (75% of the run)" in render_summary(data)
+
+
+# -- 5. a single-flight follower is reported as coalesced, with the leader's latency ----------
+
+
+def test_coalesced_followers_report_the_leaders_latency(
+    httpbin: LocalHttpbin, httpbin_log: ArrivalLog
+) -> None:
+    url = f"{httpbin.url}/delay/0.3"
+    run = invoke(["fetch", "-q", url, url, url, "-c", "3", "--cache", "memory"])
+    assert run.exit_code == ExitCode.OK
+    assert len(httpbin_log.select(path="/delay/0.3")) == 1  # one request upstream
+    records = sorted(run.records, key=lambda r: r.get("coalesced", False))
+    leader, followers = records[0], records[1:]
+    assert "coalesced" not in leader
+    assert leader["elapsed_ms"] >= 300.0  # the server's own delay, not a timing claim about us
+    for record in followers:
+        assert record["coalesced"] is True
+        assert record["from_cache"] is False
+        assert record["elapsed_ms"] == leader["elapsed_ms"]
+        assert record["attempts"] == leader["attempts"]
