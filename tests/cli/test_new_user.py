@@ -215,7 +215,7 @@ def test_overlapping_waits_count_once_in_wall_clock() -> None:
 
     now = [0.0]
     session = Metered()
-    session.clock = lambda: now[0]  # type: ignore[method-assign]
+    session.clock = lambda: now[0]
     # ten workers granted at t=0 each told to wait 1..10 s: 55 s of waits, 10 s of wall clock
     for delay in range(1, 11):
         session._ratelimit_granted("Session:api.test", SimpleNamespace(delay=float(delay)))
