@@ -37,6 +37,7 @@ Differences from urllib3, on purpose:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import email.utils
 import functools
@@ -342,11 +343,13 @@ class Retry:
         budget adds a note (PEP 678) saying how many attempts were made.
         """
         if not self.is_retryable_error(method, error):
+            _set_attempts(error, self.attempts)
             return None
         try:
             return self.increment(method, url, error=error)
         except RetryError as exc:
             error.add_note(f"sessions: gave up after {exc.attempts} attempt(s)")
+            _set_attempts(error, exc.attempts)
             return None
 
     # ------------------------------------------------------------ waiting
@@ -422,3 +425,9 @@ def _exhausted_message(
     target = " ".join(p for p in (method, url) if p) or "request"
     last = f"last error: {error!r}" if error is not None else f"last status: {status}"
     return f"{target} failed after {len(retry.history)} attempt(s); retries exhausted ({last})"
+
+
+def _set_attempts(error: BaseException, attempts: int) -> None:
+    """Tell whoever catches `error` how many attempts it ended (`error.attempts`; batch records use it)."""
+    with contextlib.suppress(AttributeError, TypeError):  # an exception type with __slots__
+        error.attempts = attempts  # type: ignore[attr-defined]

@@ -33,6 +33,7 @@ __all__ = [
     "Setting",
     "config_files",
     "resolve",
+    "unknown_env_warnings",
     "user_config_dir",
 ]
 
@@ -205,6 +206,22 @@ def _env_values(env: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
         if variable in env and env[variable] != "":
             found[name] = (_convert(name, env[variable], variable), f"env {variable}")
     return found
+
+
+# SESSIONS_* variables that are not settings but are read elsewhere (the CLI, the test suite).
+OTHER_VARIABLES = frozenset({"SESSIONS_PROFILE", "SESSIONS_REQUIRE_REDIS", "SESSIONS_TEST_REDIS_URL"})
+
+
+def unknown_env_warnings(env: Mapping[str, str]) -> list[str]:
+    """One warning per `SESSIONS_*` variable that nothing reads (a typo is otherwise silently ignored)."""
+    known = sorted({f"SESSIONS_{name.upper()}" for name in SETTINGS} | OTHER_VARIABLES)
+    warnings = []
+    for variable in sorted(env):
+        if variable.startswith("SESSIONS_") and variable not in known:
+            close = difflib.get_close_matches(variable, known, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            warnings.append(f"warning: unknown environment variable {variable}{hint}")
+    return warnings
 
 
 def resolve(

@@ -195,7 +195,7 @@ class CacheCore:
         return response
 
     def copy_for_follower(self, plan: Plan, leader: Response) -> Response:
-        """A single-flight follower's own copy of the leader's response."""
+        """A single-flight follower's own copy of the leader's response (`coalesced` is True on it)."""
         content = leader.__dict__.get("_content")
         if content is None:
             return leader  # unread stream: nothing to copy; followers share it (documented)
@@ -204,6 +204,12 @@ class CacheCore:
             if name in leader.__dict__:
                 response.__dict__[name] = leader.__dict__[name]
         response.extensions.update(leader.extensions)
+        # Truthful about what happened: no request of its own, the leader's latency and attempts.
+        for name in ("_elapsed", "_elapsed_seconds", "attempts"):
+            if name in leader.__dict__:
+                response.__dict__[name] = leader.__dict__[name]
+        response.__dict__["coalesced"] = True
+        response.extensions["coalesced"] = True
         return response
 
     def gateway_timeout(self, plan: Plan) -> Response:

@@ -378,10 +378,15 @@ def fetch(
         "redis_url": redis_url, "db": db, "cache": cache, "cache_db": cache_db, "expire": expire,
         "cache_control": cache_control,
     }  # fmt: skip
+    from sessions_cli.fetch.inputs import ArgumentError, split_arguments
     from sessions_cli.fetch.plan import RunFlags
 
+    try:
+        arg_urls, arg_files = split_arguments(urls or ())
+    except ArgumentError as exc:
+        raise _fail(_console(ctx), str(exc), ExitCode.USAGE) from None
     flags = RunFlags(
-        urls=_urls(urls), inputs=_inputs(urls, input), input_format=input_format,
+        urls=arg_urls, inputs=arg_files + ((input,) if input is not None else ()), input_format=input_format,
         stdin_piped=_stdin_piped(urls, input),
         method=method, params=tuple(params or ()), data=data, json_body=json_body, output=output,
         save_dir=save_dir, journal=journal, resume=resume, callbacks=tuple(callback or ()),
@@ -389,20 +394,6 @@ def fetch(
         dry_run=dry_run,
     )  # fmt: skip
     raise typer.Exit(int(run_command(_console(ctx), settings, flags, profile)))
-
-
-def _is_file_arg(arg: str) -> bool:
-    """A positional argument names an input file when it is `-` or an existing file, not a URL."""
-    return arg == "-" or ("://" not in arg and Path(arg).is_file())
-
-
-def _urls(args: list[str] | None) -> tuple[str, ...]:
-    return tuple(arg for arg in args or () if not _is_file_arg(arg))
-
-
-def _inputs(args: list[str] | None, path: str | None) -> tuple[str, ...]:
-    files = tuple(arg for arg in args or () if _is_file_arg(arg))
-    return files + ((path,) if path is not None else ())
 
 
 def _stdin_piped(urls: list[str] | None, path: str | None) -> bool:
@@ -416,11 +407,13 @@ def _stdin_piped(urls: list[str] | None, path: str | None) -> bool:
 
 def run_command(console: Console, settings: dict[str, Any], flags: Any, profile: str | None) -> ExitCode:
     """Resolve, plan and run; map every expected failure to its exit code."""
-    from sessions_cli.config import ConfigError, resolve
-    from sessions_cli.fetch.inputs import InputError
+    from sessions_cli.config import ConfigError, resolve, unknown_env_warnings
+    from sessions_cli.fetch.inputs import ArgumentError, InputError
     from sessions_cli.fetch.options import UsageError
     from sessions_cli.fetch.plan import build_plan
 
+    for warning in unknown_env_warnings(os.environ):
+        console.print(warning, highlight=False, markup=False, soft_wrap=True)
     try:
         values = resolve(settings, env=os.environ, cwd=Path.cwd(), profile=profile)
         plan = build_plan(values, flags)
@@ -434,7 +427,7 @@ def run_command(console: Console, settings: dict[str, Any], flags: Any, profile:
 
         _sigterm_as_interrupt()
         return run_fetch(plan, console=console, stdout=sys.stdout.buffer, stdout_tty=sys.stdout.isatty())
-    except (UsageError, ConfigError) as exc:
+    except (UsageError, ConfigError, ArgumentError) as exc:
         raise _fail(console, str(exc), ExitCode.USAGE) from None
     except InputError as exc:
         raise _fail(console, str(exc), ExitCode.INPUT) from None

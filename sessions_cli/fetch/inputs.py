@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from urllib.parse import urlsplit
 
 __all__ = [
     "FORMATS",
+    "ArgumentError",
     "InputError",
     "InputItem",
     "InputReader",
@@ -30,6 +32,7 @@ __all__ = [
     "detect_format",
     "open_input",
     "parse_stream",
+    "split_arguments",
     "validate_url",
 ]
 
@@ -40,6 +43,65 @@ _JSONL_KEYS = frozenset({"url", "method", "headers", "params", "json", "data", "
 
 class InputError(OSError):
     """The input could not be read at all (exit code 3)."""
+
+
+class ArgumentError(ValueError):
+    """An input argument is neither a URL nor a text file of URLs (a usage error, exit code 2)."""
+
+
+def split_arguments(args: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Positional arguments as (URLs, input files), before anything runs.
+
+    `-` and existing files are inputs; an argument with `://` is a URL (checked per record);
+    anything else is a misspelled file name or a scheme-less URL, and raises `ArgumentError`.
+    """
+    urls: list[str] = []
+    files: list[str] = []
+    for arg in args:
+        if arg == "-" or ("://" not in arg and os.path.isfile(arg)):
+            files.append(arg)
+        elif "://" in arg:
+            urls.append(arg)
+        elif os.path.isdir(arg):
+            raise ArgumentError(f"{arg} is a directory, not a URL list file")
+        elif "/" not in arg and "." in arg and not _FILE_SUFFIX(arg):
+            raise ArgumentError(f"no such file: {arg} (for a URL, write http://{arg} or https://{arg})")
+        else:
+            raise ArgumentError(f"no such file: {arg}")
+    return tuple(urls), tuple(files)
+
+
+_FILE_SUFFIX = re.compile(r"(?i).*\.(txt|jsonl|json|csv|tsv|list|lst|urls|in)").fullmatch
+_SNIFF = 1 << 16
+
+
+def check_text(path: str, head: bytes) -> None:
+    """Refuse an input whose first bytes are not text (NUL bytes or invalid UTF-8)."""
+    import codecs
+
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        text = b"\0" not in head
+    except UnicodeDecodeError:
+        text = False
+    if not text:
+        raise ArgumentError(f"{path} is not a text URL list (binary data); give a file of URLs, one per line")
+
+
+def _sniff(path: str) -> None:
+    if path == "-":
+        import sys
+
+        peek = getattr(sys.stdin.buffer, "peek", None)
+        if peek is not None:
+            check_text("stdin", peek(_SNIFF)[:_SNIFF])
+        return
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(_SNIFF)
+    except OSError:
+        return  # open_input reports it
+    check_text(path, head)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -288,8 +350,8 @@ class InputReader:
     """All input items — URL arguments first, then each file (or piped stdin) — indexed in order.
 
     `paths` is one path, a sequence of paths, or None; `-` means stdin. Every file is opened on
-    `__enter__`, so a missing or unreadable file fails before any request is made (exit code 3);
-    the lines themselves are read lazily.
+    `__enter__`, so a missing or unreadable file fails before any request is made (exit code 3),
+    and a binary one is refused (`ArgumentError`, exit code 2); the lines are read lazily.
     """
 
     def __init__(self, urls: Iterable[str], paths: str | Sequence[str] | None, fmt: str = "auto") -> None:
@@ -303,8 +365,9 @@ class InputReader:
     def __enter__(self) -> InputReader:
         try:
             for path in self._paths:
+                _sniff(path)
                 self._handles.append(("stdin" if path == "-" else path, open_input(path)))
-        except InputError:
+        except (InputError, ArgumentError):
             self.__exit__()
             raise
         return self

@@ -3,7 +3,9 @@
 Every record has, in this order: `index` (input position, 0-based), `url`, `method`,
 `status` (null on transport error), `ok` (a response with status < 400), `elapsed_ms`,
 `bytes` (body length), `from_cache`, `attempts`, `error` (null or `{"kind", "message"}`);
-then optional keys: `meta` (from the input row), what callbacks returned, `callback_errors`,
+then optional keys: `coalesced` (true when the request joined an identical one in flight and got
+its response: the leader's latency and attempts, no request of its own), `meta` (from the input
+row), what callbacks returned, `callback_errors`,
 `file` (with `--save-dir`).
 
 Records are plain dicts so they serialise fast; this module only builds them.
@@ -140,6 +142,8 @@ def response_record(index: int, url: str, method: str, response: Any, meta: Any 
         "attempts": int(getattr(response, "attempts", 1) or 1),
         "error": None,
     }
+    if getattr(response, "coalesced", False) is True:
+        record["coalesced"] = True  # joined an identical request in flight: its latency, no request
     if meta is not None:
         record["meta"] = meta
     return record

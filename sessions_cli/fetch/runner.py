@@ -83,6 +83,20 @@ def _usable(flag: str, action: str) -> Iterator[None]:
         raise UsageError(flag, f"cannot {action}: {exc.strerror or exc}") from None
 
 
+def check_writable(path: str, flag: str) -> None:
+    """Fail now (a usage error naming `flag`) when `path` could not be written at the end of the run."""
+    import os
+
+    target = Path(path)
+    parent = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise UsageError(flag, f"cannot write {path!r}: it is a directory")
+    if not parent.is_dir():
+        raise UsageError(flag, f"cannot write {path!r}: no such directory {str(parent)!r}")
+    if not os.access(target if target.exists() else parent, os.W_OK):
+        raise UsageError(flag, f"cannot write {path!r}: permission denied")
+
+
 class Outputs:
     """Where records go: the writer, the optional journal and `--save-dir`."""
 
@@ -92,6 +106,8 @@ class Outputs:
             index = Path(plan.save_dir) / "index.jsonl" if plan.save_dir else None
             output = Path(plan.output) if plan.output else None
             self.done = recover(plan.journal, output, index).done
+        if plan.summary_json:
+            check_writable(plan.summary_json, "--summary-json")
         self.target = Target(stdout)
         if plan.output:
             with _usable("--output", f"write {plan.output!r}"):
@@ -203,7 +219,8 @@ class RunState:
         meta = spec.meta
         if getattr(result, "status_code", None) is None:
             exc = getattr(result, "exception", None) or RuntimeError(repr(result))
-            attempts = int(getattr(result, "attempts", 1) or 1)
+            # the retry policy sets `attempts` on the error it gave up on (the batch slot says 1)
+            attempts = int(getattr(exc, "attempts", None) or getattr(result, "attempts", 1) or 1)
             record = exception_record(item.index, spec.url, spec.method or "GET", exc, attempts, meta)
         elif self.callback_names or self.outputs.saver is not None:
             record = self._response_record(item, spec, key, result, meta)
@@ -320,11 +337,19 @@ def _exit_code(state: RunState, interrupted: bool) -> ExitCode:
 def _report(state: RunState, console: Console, plan: FetchPlan) -> None:
     summary = state.summary
     summary.finish()
-    for scope, seconds in (getattr(state.session, "limiter_waits", None) or {}).items():
+    session = state.session
+    busy = getattr(session, "limiter_busy", None)  # wall clock, not the sum of every request's wait
+    for scope, seconds in (
+        busy if busy is not None else getattr(session, "limiter_waits", None) or {}
+    ).items():
         summary.add_wait(scope, seconds)
     data = summary.to_dict()
     if plan.summary_json:
-        Path(plan.summary_json).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        try:
+            Path(plan.summary_json).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:  # checked before the run; it went away since
+            problem = exc.strerror or exc
+            console.print(f"[red]error:[/red] --summary-json: cannot write: {problem}", highlight=False)
     if state.input_failure is not None:
         console.print(f"[red]error:[/red] {state.input_failure}", highlight=False)
     if not plan.quiet:

@@ -5,12 +5,15 @@ Imported only when a fetch actually runs, so `sessions --help` never pays for th
 
 from __future__ import annotations
 
+import math
+import time
+from collections.abc import Callable
 from typing import Any
 
 from sessions_cli.fetch.options import UsageError
 from sessions_cli.fetch.plan import FetchPlan
 
-__all__ = ["LimiterWaitMeter", "open_session", "session_class"]
+__all__ = ["LimiterWaitMeter", "WaitSpans", "open_session", "session_class"]
 
 
 _HOMES = {"CacheMixin": "sessions.cache", "RatelimitMixin": "sessions.ratelimit"}
@@ -33,15 +36,49 @@ def _mixin(name: str, flag: str) -> type:
     return mixin  # type: ignore[no-any-return]
 
 
+class WaitSpans:
+    """The wall-clock time covered by wait intervals `[start, end)` (overlapping waits counted once).
+
+    Intervals arrive in order of their start (a wait begins when the limiter grants it), so only
+    the current run of overlapping intervals is kept: constant memory for any number of waits.
+    """
+
+    def __init__(self) -> None:
+        self._closed = 0.0
+        self._start = 0.0
+        self._end = -math.inf
+
+    def add(self, start: float, end: float) -> None:
+        """Account for one wait from `start` to `end` (seconds on one clock)."""
+        if start <= self._end:
+            self._start, self._end = min(self._start, start), max(self._end, end)
+            return
+        self._closed += self.current
+        self._start, self._end = start, end
+
+    @property
+    def current(self) -> float:
+        return max(self._end - self._start, 0.0)
+
+    @property
+    def total(self) -> float:
+        """Seconds during which at least one request was waiting."""
+        return self._closed + self.current
+
+
 class LimiterWaitMeter:
-    """Adds up, per limiter scope (host / endpoint / global), the time requests were told to wait.
+    """Measures, per limiter scope (host / endpoint / global), the time requests were told to wait.
 
     Composed just before `RatelimitMixin`; it observes the limiter's decision hook and changes
-    nothing. `limiter_waits` feeds the progress bar and the summary's per-host waits.
+    nothing. `limiter_waits` (the sum of every request's wait) feeds the progress bar;
+    `limiter_busy` (the wall-clock time at least one request was waiting, on `clock`) the summary.
     """
+
+    clock: Callable[[], float] = staticmethod(time.monotonic)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.limiter_waits: dict[str, float] = {}
+        self.limiter_spans: dict[str, WaitSpans] = {}
         super().__init__(*args, **kwargs)
 
     def _ratelimit_granted(self, key: str, decision: Any) -> Any:
@@ -50,7 +87,14 @@ class LimiterWaitMeter:
         if delay > 0:
             scope = key.partition(":")[2] or key
             self.limiter_waits[scope] = self.limiter_waits.get(scope, 0.0) + delay
+            now = self.clock()
+            self.limiter_spans.setdefault(scope, WaitSpans()).add(now, now + delay)
         return decision
+
+    @property
+    def limiter_busy(self) -> dict[str, float]:
+        """Per scope, the wall-clock seconds during which at least one request was waiting."""
+        return {scope: spans.total for scope, spans in self.limiter_spans.items()}
 
 
 def session_class(*, cache: bool, ratelimit: bool, asynchronous: bool = False) -> type:

@@ -117,6 +117,9 @@ class Summary:
         error = get("error")
         if error:
             self.errors[error["kind"]] += 1
+        callback_errors = get("callback_errors")
+        if callback_errors:
+            self.errors["callback"] += len(callback_errors)
         status = get("status")
         if status is None:
             return
@@ -133,7 +136,7 @@ class Summary:
             self.latency.add(elapsed)
 
     def add_wait(self, host: str, seconds: float) -> None:
-        """Account for time a request spent waiting on the rate limiter."""
+        """Account for wall-clock time during which requests to `host` waited on the rate limiter."""
         if seconds > 0:
             self.limiter_wait[host] = self.limiter_wait.get(host, 0.0) + seconds
 
@@ -173,6 +176,10 @@ class Summary:
             "limiter_wait_s": {
                 h: round(s, 3) for h, s in sorted(self.limiter_wait.items(), key=lambda i: -i[1])
             },
+            "limiter_wait_share": {
+                h: round(min(s / duration, 1.0), 4) if duration > 0 else None
+                for h, s in sorted(self.limiter_wait.items(), key=lambda i: -i[1])
+            },
             "histogram_ms": [[round(edge, 3), n] for edge, n in self.latency.bins()],
         }
 
@@ -185,18 +192,30 @@ def _human_bytes(n: float) -> str:
     return f"{n:.1f} GiB"  # pragma: no cover - loop always returns
 
 
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}ms" if value < 1000 else f"{value / 1000:.2f}s"
+def _ms(value: float | None, digits: int = 1) -> str:
+    """A latency in ms, readable at every scale: `850µs`, `12.3ms`, `1.25s` (`digits` decimals)."""
+    if value is None:
+        return "-"
+    if value < 1:
+        return f"{value * 1000:.{max(digits - 1, 0)}f}µs"
+    if value < 1000:
+        return f"{value:.{digits}f}ms"
+    return f"{value / 1000:.{digits + 1}f}s"
 
 
 def render_histogram(bins: Iterable[tuple[float, int]], width: int = 30) -> list[str]:
-    """Latency bins as text bars: `  ≤ 12.3ms │██████ 42`."""
+    """Latency bins as text bars: `  ≤ 12.3ms │██████ 42`; every row's edge label is distinct."""
     rows = list(bins)
     peak = max((n for _, n in rows), default=0)
+    labels = [_ms(edge) for edge, _ in rows]
+    for digits in range(2, 5):  # a narrow range: more decimals until no two rows read the same
+        if len(set(labels)) == len(labels):
+            break
+        labels = [_ms(edge, digits) for edge, _ in rows]
     lines = []
-    for edge, n in rows:
+    for label, (_, n) in zip(labels, rows, strict=True):
         bar = "█" * (round(n / peak * width) if peak else 0)
-        lines.append(f"  ≤{_ms(edge):>9} │{bar:<{width}} {n}")
+        lines.append(f"  ≤{label:>9} │{bar:<{width}} {n}")
     return lines
 
 
@@ -221,7 +240,12 @@ def render_summary(data: dict[str, Any], histogram: bool = True) -> list[str]:
     if data["cache_hits"] or data["cache_hit_ratio"]:
         lines.append(f"Cache      {data['cache_hits']} hits ({100 * (data['cache_hit_ratio'] or 0):.1f}%)")
     if data["limiter_wait_s"]:
-        lines.append(f"Waited     {_counts((h, f'{s:.2f}s') for h, s in data['limiter_wait_s'].items())}")
+        share = data.get("limiter_wait_share") or {}
+        waits = (
+            (h, f"{s:.2f}s wall clock" + (f" ({100 * share[h]:.0f}% of the run)" if h in share else ""))
+            for h, s in data["limiter_wait_s"].items()
+        )
+        lines.append(f"Limited    {_counts(waits)}")
     if histogram and data["histogram_ms"]:
         lines += ["Histogram", *render_histogram(data["histogram_ms"])]
     return lines
