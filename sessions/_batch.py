@@ -106,7 +106,7 @@ class Batch:
             if self.raise_errors:
                 raise BatchError(index, exc) from exc
             url, method = _describe(item, method)
-            return ErrorResult(index, method, url, exc)
+            return ErrorResult(index, method, url, exc, attempts=getattr(exc, "attempts", 1))
         if self.callbacks:
             await self._run_callbacks(index, response)
         return response

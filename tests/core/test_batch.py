@@ -265,3 +265,22 @@ def test_an_items_headers_and_params_merge_with_the_batchs(httpbin: LocalHttpbin
     assert own.json()["headers"]["X-All"] == "mine"
     assert own.json()["headers"]["X-Item"] == "1"
     assert own.json()["args"] == {"b": "1", "i": "2"}
+
+
+def test_a_failed_item_says_how_many_attempts_it_took() -> None:
+    import socket
+
+    with socket.socket() as closed:  # a port nobody listens on: every attempt is refused at once
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/"
+    with Session(retries=2) as s:
+        s._sleep = lambda _seconds: None  # no backoff waits (the count is what is tested)
+        s._asleep = _no_async_sleep
+        [result] = s.requests([url], progress=False)
+    assert isinstance(result, ErrorResult)
+    assert isinstance(result.exception, httpx.ConnectError)
+    assert result.attempts == 3
+
+
+async def _no_async_sleep(_seconds: float) -> None:
+    return None
