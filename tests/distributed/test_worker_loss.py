@@ -10,7 +10,6 @@ import os
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,32 +18,9 @@ import sessions
 from sessions.distributed import RequestNotResent, fetch
 from sessions.httpbin import ArrivalLog, LocalHttpbin
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("deadline")]
 
 COUNT = 60
-
-
-@pytest.fixture
-def process_cluster() -> Iterator[Any]:
-    pytest.importorskip("distributed", reason="needs the dask extra: pip install 'sessions[dask]'")
-    from distributed import Client, LocalCluster
-
-    def expired(signum: int, frame: Any) -> None:
-        raise TimeoutError("the worker-loss test took more than 90 s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(90)
-    try:
-        with (
-            LocalCluster(
-                n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=50
-            ) as cluster,
-            Client(cluster) as client,
-        ):
-            yield client
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def _requests(httpbin: LocalHttpbin) -> list[Any]:
@@ -67,12 +43,12 @@ def _kill_a_busy_worker(client: Any) -> None:
 
 
 def test_sigkill_mid_partition_loses_nothing_and_duplicates_nothing(
-    process_cluster: Any, httpbin: LocalHttpbin, httpbin_log: ArrivalLog
+    dask_processes: Any, httpbin: LocalHttpbin, httpbin_log: ArrivalLog
 ) -> None:
     requests = _requests(httpbin)
     batch = fetch(
         requests,
-        cluster=process_cluster,
+        cluster=dask_processes,
         session=sessions.AsyncSession,
         options={"concurrency": 2},
         partition_size=10,
@@ -83,7 +59,7 @@ def test_sigkill_mid_partition_loses_nothing_and_duplicates_nothing(
         for number, outcome in enumerate(batch.partitions()):
             if number == 0:
                 time.sleep(0.1)  # the next partitions are on the wire
-                _kill_a_busy_worker(process_cluster)
+                _kill_a_busy_worker(dask_processes)
             for position, result in outcome.results:
                 positions.append(position)
                 results[position] = result
