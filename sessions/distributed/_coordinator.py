@@ -150,7 +150,8 @@ class DistributedFetch:
             if now - checked > 1.0:  # the worker count is a scheduler round trip: at most once a second
                 self._worker_count()
                 checked = now
-            while len(in_flight) < self.in_flight * max(self.workers, 1):
+            # Results held for ordering count too: a slow partition must not let the read-ahead grow.
+            while len(in_flight) + len(held) < self.in_flight * max(self.workers, 1):
                 partition = next(source, None)
                 if partition is None:
                     return

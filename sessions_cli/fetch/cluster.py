@@ -231,6 +231,7 @@ def _drive(state: RunState, batch: Any, summary: ClusterSummary) -> None:
                 batch.not_resent,
             )
     finally:
+        summary.workers = batch.workers
         state.drain_input_errors()
         state.outputs.flush()
 
@@ -265,6 +266,7 @@ def run_cluster_fetch(
     spec = cluster_spec(plan)
     check_shared_state(plan, spec)
     interrupted = False
+    failure: str | None = None
     with ExitStack() as stack:
         reader = stack.enter_context(InputReader(plan.urls, plan.inputs, plan.input_format))
         load_callbacks(plan.callbacks)  # a bad --callback fails before the cluster starts
@@ -288,11 +290,19 @@ def run_cluster_fetch(
             _drive(state, batch, summary)
         except KeyboardInterrupt:
             interrupted = True
+        except Exception as exc:  # a partition failed on the cluster (not a request: those are records)
+            failure = f"a cluster task failed, the run stopped: {type(exc).__name__}: {exc}"
     _report(state, summary, console, plan)
     if interrupted:
         console.print(
             "interrupted: finished records were written; rerun with --resume to finish", highlight=False
         )
+    if failure is not None:
+        from rich.markup import escape
+
+        message = f"[red]error:[/red] {escape(failure)}; finished records were written: rerun with --resume"
+        console.print(message, highlight=False, soft_wrap=True)
+        return ExitCode.FAILURES
     return _exit_code(state, interrupted)
 
 

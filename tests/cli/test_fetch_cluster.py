@@ -140,3 +140,18 @@ def test_shared_state_that_is_accepted(
 def test_a_memory_cache_is_refused_even_locally() -> None:
     with pytest.raises(UsageError, match="memory cache is per process"):
         check_shared_state(_plan(None, {"backend": "memory"}), parse_cluster("local:2"))
+
+
+def _broken_worker_session(plan: FetchPlan) -> Any:
+    raise RuntimeError("no route to the cache")
+
+
+def test_a_failing_cluster_task_is_one_line_and_exit_1(
+    dask_client: Any, httpbin: LocalHttpbin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the workers cannot build their session (here: injected), though the coordinator could
+    monkeypatch.setattr("sessions_cli.fetch.cluster.worker_session", _broken_worker_session)
+    run = invoke(["fetch", f"{httpbin.url}/get", "--cluster", dask_client.scheduler.address])
+    assert run.exit_code == ExitCode.FAILURES
+    assert "a cluster task failed, the run stopped: RuntimeError: no route to the cache" in run.stderr
+    assert "Traceback" not in run.stderr
