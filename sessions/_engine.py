@@ -531,15 +531,10 @@ class Engine:
             # The pool was closed under this call (aiohttp then fails an internal assertion).
             raise RuntimeError("the session was closed while this call was running") from exc
         except asyncio.CancelledError:
-            if watch is None or watch.expired is None:
+            expired = _expired(watch)
+            if expired is None:
                 raise
-            current = asyncio.current_task()
-            if current is not None and current.cancelling() > 1:
-                raise  # the caller cancelled too: theirs wins, never swallow it
-            if current is not None:
-                current.uncancel()  # the cancellation was our timeout, not the caller's
-            watch.abort()
-            raise watch.timeout_error() from None
+            raise expired from None
         finally:
             _CURRENT_WATCH.reset(token)
             _POOL_TIMEOUT.reset(pool_token)
@@ -553,24 +548,42 @@ class Engine:
         """Start `request` for the httpx path: headers read, body left to stream (raw bytes)."""
         timeout = request.extensions.get("timeout")
         url = yarl.URL(str(request.url), encoded=True)
+        write = timeout.get("write") if timeout else None
+        # A large body under a write timeout goes out watched, as on the fast path (aiohttp has no write
+        # timeout); the read timeout stays aiohttp's `sock_read` on this path.
+        watch = None
+        data: Any = body or None
+        if write is not None and len(body) > _WATCHED_UPLOAD:
+            watch = self._watchdog.watch(float("inf"), None, write)
+            data = _upload(body, watch)
+        token = _CURRENT_WATCH.set(watch)
         pool_token = _POOL_TIMEOUT.set(timeout.get("pool") if timeout else None)
         try:
             with map_aiohttp_errors(request):
-                return await self._open(request, body, url, timeout)
+                return await self._open(request, bool(body), data, url, timeout)
+        except asyncio.CancelledError:
+            expired = _expired(watch)
+            if expired is None:
+                raise
+            expired.request = request
+            raise expired from None
         finally:
+            _CURRENT_WATCH.reset(token)
             _POOL_TIMEOUT.reset(pool_token)
+            if watch is not None:
+                self._watchdog.unwatch(watch)
 
     async def _open(
-        self, request: httpx.Request, body: bytes, url: yarl.URL, timeouts: Any
+        self, request: httpx.Request, has_body: bool, data: Any, url: yarl.URL, timeouts: Any
     ) -> aiohttp.ClientResponse:
         return await self.client().request(
             request.method,
             url,
             headers=_sendable_headers(request.headers),
             skip_auto_headers=_auto_headers_to_skip(
-                request.headers._list, bool(body) or request.method in _TYPED_METHODS
+                request.headers._list, has_body or request.method in _TYPED_METHODS
             ),
-            data=body or None,
+            data=data,
             allow_redirects=False,
             auto_decompress=False,  # httpx decodes Content-Encoding itself on this path
             timeout=_timeout_from_extension(timeouts),
@@ -628,6 +641,19 @@ class Engine:
             session._connector = None  # stop aiohttp's "unclosed session" warning: we close the connector
             if connector is not None:
                 connector._close()
+
+
+def _expired(watch: _Watch | None) -> httpx.TimeoutException | None:
+    """The timeout a cancelled request ran out of, or None when the cancellation is the caller's."""
+    if watch is None or watch.expired is None:
+        return None
+    current = asyncio.current_task()
+    if current is not None and current.cancelling() > 1:
+        return None  # the caller cancelled too: theirs wins, never swallow it
+    if current is not None:
+        current.uncancel()  # the cancellation was our timeout, not the caller's
+    watch.abort()
+    return watch.timeout_error()
 
 
 def _timeout_from_extension(value: Any) -> aiohttp.ClientTimeout:

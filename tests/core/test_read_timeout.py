@@ -188,12 +188,21 @@ def test_an_upload_longer_than_the_read_timeout_that_keeps_moving_succeeds_as_wi
         server.close()
 
 
-def test_an_upload_the_server_stops_reading_is_a_write_timeout() -> None:
+@pytest.mark.parametrize("path", ["fast", "httpx"])
+def test_an_upload_the_server_stops_reading_is_a_write_timeout(path: str) -> None:
     server = _SlowReader(pause=0.0, stall=True)
+    body = b"x" * (16 * 1024 * 1024)  # far more than the socket buffers hold
     try:
         # httpx's meaning: the write timeout bounds the wait to send more of the body (the read timeout
         # stays long here, so only the write timeout can end the call before the server hangs up at 3 s)
-        with Session(timeout=httpx.Timeout(5, write=0.3)) as s, pytest.raises(httpx.WriteTimeout):
-            s.post(server.url, content=b"x" * (16 * 1024 * 1024))  # far more than the socket buffers hold
+        with Session(timeout=httpx.Timeout(5, write=0.3)) as s:
+            # a prepared request goes by httpx's send(), on the engine's pool
+            send = (
+                s.post
+                if path == "fast"
+                else lambda url, content: s.send(s.build_request("POST", url, content=content))
+            )
+            with pytest.raises(httpx.WriteTimeout):
+                send(server.url, content=body)
     finally:
         server.close()
