@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import queue as queue_module
 import threading
+import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pytest
+
+from sessions.ratelimit._algorithms import US
 
 
 def report(results: Any, work: Callable[[], list[int]]) -> None:
@@ -69,6 +72,36 @@ def admissions(
     finally:
         store.close()
     return admitted
+
+
+def timed_admissions(
+    make_store: Callable[[Callable[[], int] | None], Any],
+    params: Any,
+    mode: str,
+    threads: int,
+    duration: float,
+    client_clock: bool,
+) -> list[int]:
+    """`admissions` for ``duration`` seconds, on the server's clock or (``client_clock``) on this process's
+    wall clock, which ``make_store(clock)`` hands to the store. On the client clock each admission's tick is
+    the microsecond it was decided for (its delay included), read in the deciding thread; else 0."""
+    seen = threading.local()
+
+    def clock() -> int:
+        seen.now = time.time_ns()
+        return int(seen.now)
+
+    def tick(decision: Any) -> int:
+        return seen.now // 1000 + round(decision.delay * US) if client_clock else 0
+
+    store = make_store(clock if client_clock else None)
+    deadline = time.monotonic() + duration  # one for every thread
+
+    def until_the_deadline() -> Iterator[None]:
+        while time.monotonic() < deadline:
+            yield None
+
+    return admissions(store, params, mode, threads, until_the_deadline, tick)
 
 
 def gather(results: Any, procs: list[Any], timeout: float = 180) -> list[int]:

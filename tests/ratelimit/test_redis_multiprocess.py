@@ -8,18 +8,16 @@ window. A second test lets the server's ``TIME`` decide and checks the total aga
 from __future__ import annotations
 
 import multiprocessing
-import threading
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from sessions.ratelimit._algorithms import GCRA, US, AlgorithmParams, SlidingWindow
+from sessions.ratelimit._algorithms import GCRA, AlgorithmParams, SlidingWindow
 from sessions.ratelimit._redis import RedisStorage
 
-from ._workers import admissions, gather, report
+from ._workers import gather, report, timed_admissions
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
@@ -31,26 +29,10 @@ DURATION = 1.5  # seconds of hammering per run
 def _worker(
     url: str, prefix: str, params: AlgorithmParams, mode: str, client_clock: bool, queue: object
 ) -> None:
-    seen = threading.local()
+    def store(clock: Any) -> RedisStorage:
+        return RedisStorage(url=url, prefix=prefix, shared=False, clock=clock)
 
-    def clock() -> int:
-        seen.now = time.time_ns()
-        return int(seen.now)
-
-    def tick(decision: Any) -> int:
-        return seen.now // 1000 + round(decision.delay * US) if client_clock else 0
-
-    def work() -> list[int]:
-        store = RedisStorage(url=url, prefix=prefix, shared=False, clock=clock if client_clock else None)
-        deadline = time.monotonic() + DURATION  # one for every thread
-
-        def until_the_deadline() -> Iterator[None]:
-            while time.monotonic() < deadline:
-                yield None
-
-        return admissions(store, params, mode, THREADS, until_the_deadline, tick)
-
-    report(queue, work)
+    report(queue, lambda: timed_admissions(store, params, mode, THREADS, DURATION, client_clock))
 
 
 def _run(url: str, params: AlgorithmParams, mode: str, client_clock: bool) -> list[int]:

@@ -14,10 +14,7 @@ Two checks per server, both on the server's own arrival log:
 from __future__ import annotations
 
 import multiprocessing
-import threading
-import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -27,7 +24,7 @@ from sessions.ratelimit._algorithms import GCRA, US, AlgorithmParams, SlidingWin
 from sessions.ratelimit._sql import SQLStorage
 from tests.fixtures.sql_servers import RUN, sql_run_options
 
-from ._workers import admissions, gather, report
+from ._workers import gather, report, timed_admissions
 from .test_redis_multiprocess import _max_in_any_window
 
 pytestmark = [pytest.mark.sql, pytest.mark.slow]
@@ -46,26 +43,10 @@ def _worker(
     client: bool,
     queue: Any,
 ) -> None:
-    seen = threading.local()
+    def store(clock: Any) -> SQLStorage:
+        return SQLStorage(db=url, prefix=prefix, clock=clock, **options)
 
-    def clock() -> int:
-        seen.now = time.time_ns()
-        return int(seen.now)
-
-    def tick(decision: Any) -> int:
-        return seen.now // 1000 + round(decision.delay * US) if client else 0
-
-    def work() -> list[int]:
-        store = SQLStorage(db=url, prefix=prefix, clock=clock if client else None, **options)
-        deadline = time.monotonic() + DURATION
-
-        def until_the_deadline() -> Iterator[None]:
-            while time.monotonic() < deadline:
-                yield None
-
-        return admissions(store, params, mode, THREADS, until_the_deadline, tick)
-
-    report(queue, work)
+    report(queue, lambda: timed_admissions(store, params, mode, THREADS, DURATION, client))
 
 
 def _run(dialect: str, prefix: str, params: AlgorithmParams, mode: str, client: bool) -> list[int]:
