@@ -25,6 +25,8 @@ class Response(httpx.Response):
     * `attempts` — how many wire attempts the request took (retries included).
     * cache fields (`from_cache`, `created_at`, `expires`, `is_expired`, `revalidated`,
       `cache_key`) — filled by `CacheMixin`; defaults describe an uncached response.
+    * `coalesced` — True on a single-flight follower's copy: it joined an identical request in flight
+      and carries that request's latency and attempts (it sent nothing itself).
 
     Responses made by the fast path are built without running `httpx.Response.__init__`:
     headers and the `httpx.Request` are materialised on first access, which is what keeps
@@ -40,6 +42,7 @@ class Response(httpx.Response):
     is_expired: bool = False
     revalidated: bool = False
     cache_key: str | None = None
+    coalesced: bool = False
 
     _raw_headers: RawHeaders | None
     _elapsed_seconds: float

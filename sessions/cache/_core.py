@@ -61,6 +61,14 @@ class _HeaderFacts:
     content_type: str
 
 
+#: What a single-flight follower's copy takes from the leader's response: the cache fields, and — truthful
+#: about what happened, as it sent no request of its own — the leader's latency and attempts.
+_FOLLOWER_COPIES = (
+    *("from_cache", "created_at", "expires", "is_expired", "revalidated", "cache_key"),
+    *("_elapsed", "_elapsed_seconds", "attempts"),
+)
+
+
 class CacheCore:
     """Settings + keys + storage + clock, and the decisions between them."""
 
@@ -200,16 +208,11 @@ class CacheCore:
         if content is None:
             return leader  # unread stream: nothing to copy; followers share it (documented)
         response = Response.from_parts(leader.status_code, leader.headers.raw, content, request=plan.call)
-        for name in ("from_cache", "created_at", "expires", "is_expired", "revalidated", "cache_key"):
+        for name in _FOLLOWER_COPIES:
             if name in leader.__dict__:
                 response.__dict__[name] = leader.__dict__[name]
         response.extensions.update(leader.extensions)
-        # Truthful about what happened: no request of its own, the leader's latency and attempts.
-        for name in ("_elapsed", "_elapsed_seconds", "attempts"):
-            if name in leader.__dict__:
-                response.__dict__[name] = leader.__dict__[name]
-        response.__dict__["coalesced"] = True
-        response.extensions["coalesced"] = True
+        response.coalesced = True
         return response
 
     def gateway_timeout(self, plan: Plan) -> Response:

@@ -142,7 +142,7 @@ def response_record(index: int, url: str, method: str, response: Any, meta: Any 
         "attempts": int(getattr(response, "attempts", 1) or 1),
         "error": None,
     }
-    if getattr(response, "coalesced", False) is True:
+    if getattr(response, "coalesced", False):
         record["coalesced"] = True  # joined an identical request in flight: its latency, no request
     if meta is not None:
         record["meta"] = meta

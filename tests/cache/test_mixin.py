@@ -419,3 +419,4 @@ async def test_single_flight_followers_keep_their_request_body(
             )
     assert handler.hits == 1
     assert [r.request.content for r in results] == [b"hello"] * 3
+    assert sorted(r.coalesced for r in results) == [False, True, True]  # one sent, two joined it
