@@ -147,6 +147,7 @@ class _Watch:
         "deadline",
         "expired",
         "loop",
+        "pool",
         "queue_limit",
         "queued",
         "resp",
@@ -166,10 +167,12 @@ class _Watch:
         queue_limit: float | None,
         loop: asyncio.AbstractEventLoop,
         write: float = float("inf"),
+        pool: float | None = None,
     ) -> None:
         self.task = task
         self.timeout = timeout
         self.write = write
+        self.pool = pool  # httpx's pool timeout: the longest wait for a full pool's connection
         self.queue_limit = queue_limit
         self.loop = loop
         self.queue()
@@ -256,7 +259,8 @@ class _WatchedConnector(aiohttp.TCPConnector):
     async def _wait_for_available_connection(self, key: Any, traces: Any) -> None:
         # Only reached when the pool is full: httpx's pool timeout bounds this wait alone (aiohttp's
         # `connect=` would bound the wait and the connecting together, and call either a ConnectTimeout).
-        limit = _POOL_TIMEOUT.get()
+        watch = _CURRENT_WATCH.get()
+        limit = None if watch is None else watch.pool
         if limit is None:
             await super()._wait_for_available_connection(key, traces)
             return
@@ -269,10 +273,6 @@ class _WatchedConnector(aiohttp.TCPConnector):
 
 class PoolWaitExpired(Exception):
     """The pool timeout ran out (not a TimeoutError: aiohttp would report that as a connect timeout)."""
-
-
-# httpx's pool timeout of the request in this task (set around each call that has one).
-_POOL_TIMEOUT: ContextVar[float | None] = ContextVar("sessions_pool_timeout", default=None)
 
 
 class ReadWatchdog:
@@ -291,10 +291,17 @@ class ReadWatchdog:
         self._tick = 0.5
         self._timeout_seen = float("inf")
 
-    def watch(self, timeout: float, queue_limit: float | None, write: float = float("inf")) -> _Watch:
+    def watch(
+        self,
+        timeout: float,
+        queue_limit: float | None,
+        write: float = float("inf"),
+        pool: float | None = None,
+    ) -> _Watch:
         """Start watching the current task; pair with `unwatch`. See `_Watch` for the limits."""
         loop = asyncio.get_running_loop()
-        entry = _Watch(asyncio.current_task(), timeout, queue_limit, loop, write)  # type: ignore[arg-type]
+        task: Any = asyncio.current_task()
+        entry = _Watch(task, timeout, queue_limit, loop, write, pool)
         self._watches.add(entry)
         shortest = min(timeout, write) if queue_limit is None else min(timeout, write, queue_limit)
         if shortest < self._timeout_seen:
@@ -356,7 +363,7 @@ def _timeout_plan(timeout: httpx.Timeout | None) -> _TimeoutPlan:
         client_timeout,
         read,
         queue_limit,
-        watched=timeout.read is not None or queue_limit is not None or timeout.write is not None,
+        watched=any(value is not None for value in (timeout.read, queue_limit, timeout.write, timeout.pool)),
         write=write,
         pool=timeout.pool,
     )
@@ -496,9 +503,10 @@ class Engine:
             call.headers, body is not None or call.method in _TYPED_METHODS
         )
         plan = self.timeout_plan(call.timeout)
-        watch = self._watchdog.watch(plan.read, plan.queue_limit, plan.write) if plan.watched else None
+        watch = (
+            self._watchdog.watch(plan.read, plan.queue_limit, plan.write, plan.pool) if plan.watched else None
+        )
         token = _CURRENT_WATCH.set(watch)
-        pool_token = _POOL_TIMEOUT.set(plan.pool)
         if watch is not None and body is not None and len(body) > _WATCHED_UPLOAD:
             body = _upload(body, watch)
         try:
@@ -537,7 +545,6 @@ class Engine:
             raise expired from None
         finally:
             _CURRENT_WATCH.reset(token)
-            _POOL_TIMEOUT.reset(pool_token)
             if watch is not None:
                 self._watchdog.unwatch(watch)
         if set_cookie:
@@ -548,16 +555,17 @@ class Engine:
         """Start `request` for the httpx path: headers read, body left to stream (raw bytes)."""
         timeout = request.extensions.get("timeout")
         url = yarl.URL(str(request.url), encoded=True)
-        write = timeout.get("write") if timeout else None
-        # A large body under a write timeout goes out watched, as on the fast path (aiohttp has no write
-        # timeout); the read timeout stays aiohttp's `sock_read` on this path.
+        write, pool = (timeout.get("write"), timeout.get("pool")) if timeout else (None, None)
+        # The watchdog bounds the pool wait, and a large body's upload, as on the fast path (aiohttp has
+        # neither); the read timeout stays aiohttp's `sock_read` on this path.
         watch = None
         data: Any = body or None
-        if write is not None and len(body) > _WATCHED_UPLOAD:
-            watch = self._watchdog.watch(float("inf"), None, write)
-            data = _upload(body, watch)
+        large = len(body) > _WATCHED_UPLOAD
+        if pool is not None or (write is not None and large):
+            watch = self._watchdog.watch(float("inf"), None, float("inf") if write is None else write, pool)
+            if large and write is not None:
+                data = _upload(body, watch)
         token = _CURRENT_WATCH.set(watch)
-        pool_token = _POOL_TIMEOUT.set(timeout.get("pool") if timeout else None)
         try:
             with map_aiohttp_errors(request):
                 return await self._open(request, bool(body), data, url, timeout)
@@ -569,7 +577,6 @@ class Engine:
             raise expired from None
         finally:
             _CURRENT_WATCH.reset(token)
-            _POOL_TIMEOUT.reset(pool_token)
             if watch is not None:
                 self._watchdog.unwatch(watch)
 
@@ -659,7 +666,7 @@ def _expired(watch: _Watch | None) -> httpx.TimeoutException | None:
 def _timeout_from_extension(value: Any) -> aiohttp.ClientTimeout:
     if not value:
         return aiohttp.ClientTimeout(total=None)
-    # No `connect=`: it bounds the pool wait and the connecting together; `_POOL_TIMEOUT` bounds the wait.
+    # No `connect=`: it bounds the pool wait and the connecting together; the watch bounds the wait alone.
     return aiohttp.ClientTimeout(total=None, sock_connect=value.get("connect"), sock_read=value.get("read"))
 
 
