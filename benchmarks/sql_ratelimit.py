@@ -48,6 +48,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sessions.backends import open_sql
+from sessions.backends._sql import drop_namespace
 from sessions.cache._entry import CachedEntry
 from sessions.cache.storage._sql import SQLStorage as SQLCache
 from sessions.cache.storage._sqlite import SQLiteStorage as SQLiteCache
@@ -86,29 +87,18 @@ def _rate(call: Callable[[], object], seconds: float) -> float:
             return count / (now - start)
 
 
+def _namespace(dialect: str, run: str) -> str:
+    return f"sessions_bench_{run}" if dialect == "postgresql" else f"sb{run}_"
+
+
 def _isolation(dialect: str, run: str) -> dict[str, str]:
-    return {"schema": f"sessions_bench_{run}"} if dialect == "postgresql" else {"table_prefix": f"sb{run}_"}
+    return {("schema" if dialect == "postgresql" else "table_prefix"): _namespace(dialect, run)}
 
 
 def _drop(dialect: str, run: str) -> None:
     backend = open_sql(URLS[dialect])
     try:
-        if dialect == "postgresql":
-            backend.execute(f"DROP SCHEMA IF EXISTS sessions_bench_{run} CASCADE")
-            return
-        like = f"sb{run}\\_%"
-        for (name,) in backend.execute(
-            "SELECT routine_name FROM information_schema.routines WHERE routine_schema = DATABASE()"
-            " AND routine_name LIKE %s",
-            (like,),
-        ):
-            backend.execute(f"DROP FUNCTION IF EXISTS {name}")
-        for (name,) in backend.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()"
-            " AND table_name LIKE %s",
-            (like,),
-        ):
-            backend.execute(f"DROP TABLE IF EXISTS {name}")
+        drop_namespace(backend, _namespace(dialect, run))
     finally:
         backend.close()
 

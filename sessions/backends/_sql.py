@@ -41,6 +41,7 @@ __all__ = [
     "SQL_SCHEMES",
     "SQLBackend",
     "SQLDialect",
+    "drop_namespace",
     "mask_url",
     "open_sql",
     "sql_dialect",
@@ -481,3 +482,28 @@ def open_sql(db: str | None = None, *, conn: Any = None) -> SQLBackend:
         return SQLBackend(dialect, conn=conn)
     assert isinstance(db, str)
     return SQLBackend(dialect, url=db)
+
+
+def drop_namespace(backend: SQLBackend, name: str) -> None:
+    """Drop a namespace the caller made for its own use, with everything our storages created in it: on
+    PostgreSQL the schema ``name`` (CASCADE), on MySQL the tables and functions whose names start with the
+    table prefix ``name``. For test runs and benchmarks that isolate themselves so; never call it on a
+    namespace shared with anything else."""
+    if backend.dialect == "postgresql":
+        backend.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        return
+    like = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    for kind, listing in (
+        (
+            "FUNCTION",
+            "SELECT routine_name FROM information_schema.routines"
+            " WHERE routine_schema = DATABASE() AND routine_name LIKE %s",
+        ),
+        (
+            "TABLE",
+            "SELECT table_name FROM information_schema.tables"
+            " WHERE table_schema = DATABASE() AND table_name LIKE %s",
+        ),
+    ):
+        for (object_name,) in backend.execute(listing, (like,)):
+            backend.execute(f"DROP {kind} IF EXISTS `{object_name}`")
