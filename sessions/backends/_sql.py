@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -45,6 +46,7 @@ __all__ = [
     "mask_url",
     "open_sql",
     "sql_dialect",
+    "sql_name",
 ]
 
 SQLDialect = Literal["postgresql", "mysql"]
@@ -80,6 +82,19 @@ def sql_dialect(db: object = None, conn: object = None) -> SQLDialect | None:
     if isinstance(db, str):
         return SQL_SCHEMES.get(_scheme(db))
     return None
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}\Z")
+
+
+def sql_name(value: str, what: str) -> str:
+    """``value``, checked to be a name our storages may write into SQL unquoted (a schema, a table prefix)."""
+    if not _NAME.match(value):
+        raise ConfigurationError(
+            f"{what} {value!r} is not a plain SQL name: use letters, digits and _ "
+            "(at most 40, not starting with a digit)"
+        )
+    return value
 
 
 def mask_url(url: str) -> str:

@@ -36,7 +36,15 @@ from importlib import resources
 from typing import Any, Final
 
 from sessions._exceptions import ConfigurationError
-from sessions.backends._sql import SQLBackend, SQLDialect, mask_url, open_sql, sql_dialect, transaction
+from sessions.backends._sql import (
+    SQLBackend,
+    SQLDialect,
+    mask_url,
+    open_sql,
+    sql_dialect,
+    sql_name,
+    transaction,
+)
 from sessions.backends._sqlite import wall_clock_ns
 
 from ._algorithms import ALGORITHMS, MODES, US, AlgorithmParams, Decision, Mode, max_wait_ticks
@@ -54,7 +62,6 @@ _FUNCTIONS: Final = {
     "leakybucket": "bucket",
     "gcra": "gcra",
 }
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}\Z")
 _SWEEP_EVERY = 1000  # decisions between deletions of expired rows (amortised)
 _SERVER_NOW: Final = {
     "postgresql": "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint - 1700000000000000",
@@ -133,15 +140,6 @@ class _Compiled:
     integral: bool
 
 
-def _identifier(value: str, what: str) -> str:
-    if not _IDENTIFIER.match(value):
-        raise ConfigurationError(
-            f"{what} {value!r} is not a plain SQL name: use letters, digits and _ "
-            "(at most 40, not starting with a digit)"
-        )
-    return value
-
-
 def _statements(dialect: SQLDialect, table: str, functions: str, index: str) -> list[str]:
     source = (resources.files("sessions.ratelimit") / "sql" / f"{dialect}.sql").read_text(encoding="utf-8")
     # whole-line comments are for readers of the file (they name the macros, which must not expand there)
@@ -193,10 +191,10 @@ class SQLStorage:
         dialect = self._backend.dialect
         self.name = "postgres" if dialect == "postgresql" else "mysql"
         self._ns = str(prefix)
-        base = f"{_identifier(table_prefix, 'table_prefix')}rl_v{SCHEMA_VERSION}"
+        base = f"{sql_name(table_prefix, 'table_prefix')}rl_v{SCHEMA_VERSION}"
         if schema is not None and dialect != "postgresql":
             raise ConfigurationError("schema= is for PostgreSQL; on MySQL give the database in the URL")
-        self._schema = None if schema is None else _identifier(schema, "schema")
+        self._schema = None if schema is None else sql_name(schema, "schema")
         qualified = base if schema is None else f"{schema}.{base}"
         self._table, self._functions, self._index = qualified, qualified, base
         self._now = _clock_argument(clock, use_client_clock)

@@ -208,8 +208,12 @@ def test_a_backend_name_and_a_url_of_another_server_disagree() -> None:
 
 
 def test_table_names_must_be_plain_identifiers() -> None:
-    with pytest.raises(ConfigurationError, match="not a plain SQL name"):
+    from sessions.cache.storage._sql import SQLStorage as SQLCacheStorage
+
+    with pytest.raises(ConfigurationError, match=r"table_prefix .* is not a plain SQL name"):
         SQLStorage(db=require_sql("postgresql"), table_prefix="x; DROP TABLE y; --")
+    with pytest.raises(ConfigurationError, match=r"schema .* is not a plain SQL name"):
+        SQLCacheStorage(db=require_sql("postgresql"), schema="public; DROP TABLE y")
 
 
 def test_a_session_limits_through_a_connection_it_was_handed() -> None:

@@ -24,13 +24,12 @@ backend's worker threads there.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
 
 from ..._exceptions import ConfigurationError
-from ...backends._sql import SQLBackend, open_sql, transaction
+from ...backends._sql import SQLBackend, open_sql, sql_name, transaction
 from .._entry import CachedEntry, EntryInfo
 from .._serializer import dumps
 from ._base import CacheStorage, StorageLimits, decode_or_none
@@ -39,7 +38,6 @@ __all__ = ["SQLStorage"]
 
 TOUCH_INTERVAL: Final = 60.0
 SCHEMA_VERSION: Final = 1
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}\Z")
 _COLUMNS: Final = "ns, key, kind, method, url, status, created_at, expires, deadline, size, accessed, value"
 _PG_SCHEMA: Final = (
     """CREATE TABLE IF NOT EXISTS @T@ (
@@ -93,8 +91,8 @@ class SQLStorage(CacheStorage):
         self.dialect = self.backend.dialect
         if schema is not None and self.dialect != "postgresql":
             raise ConfigurationError("schema= is for PostgreSQL; on MySQL give the database in the URL")
-        base = f"{_name(table_prefix, 'table_prefix')}http_cache_v{SCHEMA_VERSION}"
-        self.table = base if schema is None else f"{_name(schema, 'schema')}.{base}"
+        base = f"{sql_name(table_prefix, 'table_prefix')}http_cache_v{SCHEMA_VERSION}"
+        self.table = base if schema is None else f"{sql_name(schema, 'schema')}.{base}"
         self._schema, self._index = schema, base
         self._clock = clock
         self.check_frequency = check_frequency
@@ -312,12 +310,3 @@ def _info(row: tuple[Any, ...]) -> EntryInfo:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes | bytearray) else str(value)
-
-
-def _name(value: str, what: str) -> str:
-    if not _IDENTIFIER.match(value):
-        raise ConfigurationError(
-            f"{what} {value!r} is not a plain SQL name: use letters, digits and _ "
-            "(at most 40, not starting with a digit)"
-        )
-    return value
