@@ -167,13 +167,15 @@ class _SessionCore:
         url: httpx.URL | str,
         kwargs: dict[str, Any],
         options: dict[str, Any],
+        fast_ok: bool = True,
     ) -> Call:
+        """The call for a request; `fast_ok=False` builds it as httpx would, for httpx's own send()."""
         client: Any = self
         if options:
             reject_unknown(
                 options, type(self)._all_request_options(), where=f"{type(self).__name__}.request()"
             )
-        if not kwargs and type(url) is str and self._plain_absolute(url):
+        if fast_ok and not kwargs and type(url) is str and self._plain_absolute(url):
             # The batch engine's common case: a bare absolute URL and no per-request settings.
             return Call(
                 method.upper(),
@@ -193,7 +195,8 @@ class _SessionCore:
         auth = kwargs.get("auth", USE_CLIENT_DEFAULT)
         extensions = kwargs.get("extensions") or {}
         simple = (
-            isinstance(auth, UseClientDefault)
+            fast_ok
+            and isinstance(auth, UseClientDefault)
             and kwargs.get("cookies") is None
             and kwargs.get("files") is None
             and self._joinable_body(kwargs.get("content"))
@@ -314,6 +317,8 @@ class _SessionCore:
         requests does since CVE-2018-18074.
         """
         client: Any = self
+        if len(history) > 1:
+            response.history = list(history[:-1])  # each hop carries the hops before it, as in httpx
         if len(history) > self._max_redirects:
             raise httpx.TooManyRedirects("Exceeded maximum allowed redirects.", request=call.build_request())
         previous = call.build_request()
@@ -354,8 +359,6 @@ class _SessionCore:
                 response.attempts = attempts
                 if history is None:
                     history = []
-                elif history:
-                    response.history = list(history)  # each hop carries the hops before it, as in httpx
                 history.append(response)
                 call = self._redirect(call, response, history)
                 continue
@@ -524,8 +527,6 @@ class Session(_SessionCore, httpx.Client):
                 response.attempts = attempts
                 if history is None:
                     history = []
-                elif history:
-                    response.history = list(history)  # each hop carries the hops before it, as in httpx
                 history.append(response)
                 call = self._redirect(call, response, history)
                 continue
@@ -632,10 +633,10 @@ class AsyncSession(_SessionCore, httpx.AsyncClient):
         if kwargs.get("cookies") is not None:
             warnings.warn(_PER_REQUEST_COOKIES, DeprecationWarning, stacklevel=2)
         httpx_kwargs, options = _split_kwargs(kwargs)
-        call = self._make_call(method, url, httpx_kwargs, options)
-        if not on_asyncio():
-            self._leave_asyncio_path(call)
-        return await self._adispatch(call)
+        if on_asyncio():
+            return await self._adispatch(self._make_call(method, url, httpx_kwargs, options))
+        self._refuse_mixins_off_asyncio()
+        return await self._adispatch(self._make_call(method, url, httpx_kwargs, options, fast_ok=False))
 
     async def send(
         self,
@@ -651,31 +652,19 @@ class AsyncSession(_SessionCore, httpx.AsyncClient):
         call = self._call_from_request(request, stream=stream, auth=auth, follow_redirects=follow_redirects)
         call.options = options
         if not on_asyncio():
-            self._leave_asyncio_path(call)
+            self._refuse_mixins_off_asyncio()
         return await self._adispatch(call)
 
-    def _leave_asyncio_path(self, call: Call) -> None:
-        """Prepare a call made under trio (or another non-asyncio loop) for httpx's own transport.
-
-        The aiohttp engine, the batch engine and the mixins' storages and waits are asyncio code; httpx's
-        transport (httpcore on anyio) runs on any loop anyio knows. So a plain `AsyncSession` sends such
-        a call there — slower, but correct — and a session with mixins says what to do instead.
-        """
+    def _refuse_mixins_off_asyncio(self) -> None:
+        """Under trio (or another non-asyncio loop) a call goes by httpx's own send() and transport
+        (httpcore on anyio): slower, but correct. The aiohttp engine, the batch engine and the mixins'
+        storages and waits are asyncio code, so a session with mixins says what to do instead."""
         cls = type(self)
         if cls._adispatch is not _SessionCore._adispatch or cls._asend_wire is not AsyncSession._asend_wire:
             raise RuntimeError(
                 f"{cls.__name__}: the cache and rate-limit mixins need asyncio, and this call runs under "
                 f"{_async_library()}; use a plain sessions.AsyncSession here, or run under asyncio"
             )
-        if call.fast:
-            call.fast = False
-            # httpx's reading of the URL (the fast path takes "http://..." as it is; httpx merges a URL
-            # without a host as a relative one, which then has no scheme: UnsupportedProtocol)
-            call.url_str = str(self._merge_url(call.url_str))
-            call._url = call._yurl = None
-            if "timeout" not in call.extensions:  # httpx's build_request puts it there; the fast path did not
-                timeout = call.timeout if call.timeout is not None else httpx.Timeout(None)
-                call.extensions = {**call.extensions, "timeout": timeout.as_dict()}
 
     async def get(self, url: httpx.URL | str, **kwargs: Any) -> Response:
         """GET `url`."""
