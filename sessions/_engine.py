@@ -611,29 +611,12 @@ class Engine:
     def __del__(self) -> None:
         # A session nobody closed (`client = Session()` and exit, or an AsyncSession dropped after
         # asyncio.run): httpx says nothing then, and neither do we — aiohttp would print "Unclosed client
-        # session" for each pool. The pool is closed where its loop still runs here, else dropped: a
-        # closed loop cannot close its sockets any more, the process (or the GC) does.
+        # session" for each pool. Closed as when a call comes from another loop; a loop that is gone cannot
+        # close its sockets any more (that error is dropped): the process, or the GC, does.
         if self._session is None:
             return
         with contextlib.suppress(Exception):  # a finalizer can report nothing; the pool is gone anyway
-            self._release_unclosed_pool()
-
-    def _release_unclosed_pool(self) -> None:
-        loop = self._loop
-        try:
-            here = asyncio.get_running_loop() is loop
-        except RuntimeError:
-            here = False
-        connector = self._session.connector if self._session is not None else None
-        if here and loop is not None and not loop.is_closed():
-            self.close_from_other_loop(final=True)  # closes the connector's transports on this loop
-            return
-        for session in (self._defaulted, self._session):
-            if session is not None:
-                session._connector = None  # not "unclosed" any more: the connector is ours to drop
-        self._defaulted = self._session = None
-        if connector is not None:
-            connector._closed = True  # its loop is gone: nothing can close the sockets but the process
+            self.close_from_other_loop(final=True)
 
     def close_from_other_loop(self, *, final: bool = False) -> None:
         """Best-effort close when the owning loop is gone (no await possible); `final`: for good."""
