@@ -1,0 +1,141 @@
+"""Scale-out on Dask: the two targets of issue 13, measured in one run.
+
+    python benchmarks/scaling.py                 # both targets
+    python benchmarks/scaling.py --only workers  # (a) only
+    python benchmarks/scaling.py --only cli      # (b) only
+
+(a) **1 → 4 workers, I/O bound.** The embedded httpbin delays every response 100 ms (``/delay/0.1``); each
+    worker runs one partition at a time with ``concurrency=4`` (the per-worker cap), so one worker can do at
+    most 40 req/s. ``sessions.distributed.fetch`` on a ``LocalCluster`` of 1 and of 4 worker processes, each
+    timed from the first request to the last result (the cluster is up and its workers joined before the
+    clock starts), ``--seconds`` of work at the ideal rate. Target: 4 workers ≥ 3.5 × 1 worker.
+(b) **``--cluster local:2`` vs a single-process ``sessions fetch``** against the local nginx of
+    ``benchmarks/_servers.py`` (the embedded httpbin when nginx cannot be had: then only the ratio means
+    anything): each a fresh ``sessions fetch -i urls.txt -c 32 -q -o FILE`` subprocess over ``--n`` URLs, timed
+    from ``Popen`` to exit (cluster start-up included) and by the run's own summary (``rate_per_s``: from the
+    first input read to the last record, start-up excluded). Target: local:2 ≥ 1.5 × single process.
+
+Figures are printed with their ratios; nothing is asserted (timing claims live only in benchmarks/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from functools import partial
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _workers_round(workers: int, base: str, seconds: float, concurrency: int) -> float:
+    from distributed import Client, LocalCluster
+
+    import sessions
+    from sessions.distributed import fetch
+
+    count = int(workers * concurrency / 0.1 * seconds)
+    urls = [f"{base}/delay/0.1?i={i}" for i in range(count)]
+    with (
+        LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=50
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        client.wait_for_workers(workers)
+        warm = fetch(urls[: workers * 4], cluster=client, session=sessions.AsyncSession, partition_size=1)
+        with warm:
+            assert len(list(warm)) == workers * 4
+        started = time.perf_counter()
+        options = {"concurrency": concurrency}
+        batch = fetch(
+            urls, cluster=client, session=partial(sessions.AsyncSession), options=options, partition_size=20
+        )
+        with batch:
+            statuses = [result.status_code for _, result in batch]
+        elapsed = time.perf_counter() - started
+    assert statuses.count(200) == count, "every request must succeed"
+    return count / elapsed
+
+
+def bench_workers(seconds: float, concurrency: int) -> dict[str, float]:
+    from sessions.httpbin import LocalHttpbin
+
+    with LocalHttpbin() as server:
+        one = _workers_round(1, server.url, seconds, concurrency)
+        four = _workers_round(4, server.url, seconds, concurrency)
+    ideal = concurrency / 0.1
+    print(f"(a) 100 ms responses, concurrency {concurrency} per worker (ideal {ideal:.0f} req/s per worker)")
+    print(f"    1 worker : {one:8.1f} req/s")
+    print(f"    4 workers: {four:8.1f} req/s")
+    print(f"    ratio    : {four / one:8.2f}x   (target >= 3.5x)")
+    return {"one_worker_rps": one, "four_workers_rps": four, "ratio": four / one}
+
+
+def _cli(args: list[str], work: Path) -> tuple[float, float]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONS_")}
+    env["PYTHONPATH"] = str(ROOT)
+    summary = work / "summary.json"
+    started = time.perf_counter()
+    command = [sys.executable, "-m", "sessions_cli", "fetch", *args, "--summary-json", str(summary)]
+    subprocess.run(command, cwd=work, env=env, check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - started
+    data = json.loads(summary.read_text())
+    assert data["status_codes"] == {"200": data["total"]}, data["status_codes"]
+    return wall, float(data["rate_per_s"])
+
+
+def bench_cli(n: int, repeat: int) -> dict[str, float]:
+    from benchmarks._servers import bench_server
+
+    with bench_server() as server, tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        urls = work / "urls.txt"
+        urls.write_text("".join(f"{server.base_url}/item?id={i}\n" for i in range(n)))
+        base = ["-i", str(urls), "-c", "32", "-q", "-o", str(work / "out.jsonl")]
+        rounds = []
+        for _ in range(repeat):
+            single = _cli(base, work)
+            cluster = _cli([*base, "--cluster", "local:2", "--partition-size", "1000"], work)
+            rounds.append((single, cluster))
+    best = min(rounds, key=lambda r: r[0][0] + r[1][0])
+    (single_wall, single_rate), (cluster_wall, cluster_rate) = best
+    print(f"(b) {n} URLs against {server.name}, -c 32, best of {repeat} paired rounds")
+    print(f"    single process : {n / single_wall:8.0f} req/s wall ({single_rate:.0f}/s in the run)")
+    print(f"    --cluster local:2: {n / cluster_wall:8.0f} req/s wall ({cluster_rate:.0f}/s in the run)")
+    print(f"    ratio (wall)   : {single_wall / cluster_wall:8.2f}x   (target >= 1.5x)")
+    print(f"    ratio (in run) : {cluster_rate / single_rate:8.2f}x")
+    return {
+        "single_rps_wall": n / single_wall,
+        "cluster_rps_wall": n / cluster_wall,
+        "single_rps_run": single_rate,
+        "cluster_rps_run": cluster_rate,
+        "ratio_wall": single_wall / cluster_wall,
+        "ratio_run": cluster_rate / single_rate,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", choices=("workers", "cli"))
+    parser.add_argument("--seconds", type=float, default=4.0, help="(a) seconds of work at the ideal rate")
+    parser.add_argument("--concurrency", type=int, default=4, help="(a) per-worker concurrency cap")
+    parser.add_argument("--n", type=int, default=50_000, help="(b) URLs per run")
+    parser.add_argument("--repeat", type=int, default=2, help="(b) paired rounds")
+    args = parser.parse_args()
+    print(f"load average before: {os.getloadavg()[0]:.2f}, {os.cpu_count()} cores")
+    if args.only in (None, "workers"):
+        bench_workers(args.seconds, args.concurrency)
+    if args.only in (None, "cli"):
+        bench_cli(args.n, args.repeat)
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
