@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from typing import Any
 
+import psutil
 import pytest
 
 import sessions
@@ -35,11 +36,30 @@ def _requests(httpbin: LocalHttpbin) -> list[Any]:
     return requests
 
 
-def _kill_a_busy_worker(client: Any) -> None:
-    busy = [worker for worker, keys in client.processing().items() if keys]
-    pids = client.run(os.getpid, workers=busy[:1])
-    for pid in pids.values():
-        os.kill(pid, signal.SIGKILL)
+async def _kill_if_executing(dask_worker: Any) -> None:
+    """On a worker's event loop (`wait=False` takes a coroutine): SIGKILL the worker if a partition is
+    executing on it right now."""
+    if dask_worker.state.executing:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _kill_a_worker_mid_partition(client: Any) -> None:
+    """Kill one worker while it executes a partition (never one that sits idle or has just finished)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for address, pid in client.run(os.getpid).items():
+            client.run(_kill_if_executing, workers=[address], wait=False)
+            time.sleep(0.05)
+            if _gone(pid):
+                return
+    raise AssertionError("no worker was executing a partition for 30 s")
 
 
 def test_sigkill_mid_partition_loses_nothing_and_duplicates_nothing(
@@ -58,8 +78,7 @@ def test_sigkill_mid_partition_loses_nothing_and_duplicates_nothing(
     with batch:
         for number, outcome in enumerate(batch.partitions()):
             if number == 0:
-                time.sleep(0.1)  # the next partitions are on the wire
-                _kill_a_busy_worker(dask_processes)
+                _kill_a_worker_mid_partition(dask_processes)
             for position, result in outcome.results:
                 positions.append(position)
                 results[position] = result
