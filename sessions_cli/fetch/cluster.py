@@ -12,8 +12,9 @@ a crash of the coordinator loses nothing `--resume` cannot redo.
 
 Pre-flight, before any request or any output file: the cluster spec, `distributed` installed (the
 `sessions[dask]` extra), state that the workers share (a limiter or cache on `memory` is per process, on
-`sqlite` per host: a global limit on a remote cluster needs `redis://…`), the session can be built, and
-every `--callback` imports on every worker (files are uploaded to the cluster first).
+`sqlite` per host: a global limit on a remote cluster needs a server — `redis://…`, `postgresql://…` or
+`mysql://…`), the session can be built, and every `--callback` imports on every worker (files are
+uploaded to the cluster first).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ClusterSummary", "check_shared_state", "cluster_spec", "run_cluster_fetch"]
 
-_REDIS_HINT = "--backend redis --redis-url redis://HOST:6379"
+_SERVER_HINT = "a server every worker reaches: redis://HOST:6379, postgresql://HOST/DB or mysql://HOST/DB"
 
 
 # --- pre-flight ------------------------------------------------------------------------------------
@@ -64,34 +65,41 @@ def cluster_spec(plan: FetchPlan) -> ClusterSpec:
     return spec
 
 
+def _per_host_or_process(options: dict[str, Any], remote: bool) -> str | None:
+    """The backend's name when its state is per process (memory) or, on a remote cluster, per host (a
+    SQLite file, also as `sql` with a file path); None when the workers share it."""
+    backend = str(options.get("backend", "memory"))
+    if backend == "sql" and "://" not in str(options.get("db", "")):
+        backend = "sqlite"
+    return backend if backend == "memory" or (backend == "sqlite" and remote) else None
+
+
 def check_shared_state(plan: FetchPlan, spec: ClusterSpec) -> None:
     """Refuse state the workers would not share: a memory limiter or cache (per process), SQLite on a
     remote cluster (per host), a Redis without a URL (each worker would start its own server)."""
     where = "a remote cluster" if spec.remote else "a cluster"
     if plan.ratelimit is not None and plan.limit_scope == "global":
-        backend = plan.ratelimit.get("backend", "memory")
-        if backend == "memory" or (backend == "sqlite" and spec.remote):
+        backend = _per_host_or_process(plan.ratelimit, spec.remote)
+        if backend is not None:
             scope = "process" if backend == "memory" else "host"
             raise UsageError(
                 "--backend",
                 f"a {backend} limiter is per {scope}: on {where} every worker would allow the whole limit; "
-                f"share it with {_REDIS_HINT} (or say --limit-scope worker for a limit per worker)",
+                f"share it through {_SERVER_HINT} as --backend (or say --limit-scope worker for a limit "
+                "per worker)",
             )
-        if backend == "redis" and "url" not in plan.ratelimit:
+        if plan.ratelimit.get("backend") == "redis" and "url" not in plan.ratelimit:
             raise UsageError(
-                "--redis-url", f"a limit shared by the workers needs the server's URL: {_REDIS_HINT}"
+                "--redis-url", f"a limit shared by the workers needs the server's URL: {_SERVER_HINT}"
             )
     if plan.cache is not None:
-        backend = plan.cache.get("backend", "memory")
-        if backend == "memory" or (backend == "sqlite" and spec.remote):
+        backend = _per_host_or_process(plan.cache, spec.remote)
+        if backend is not None:
             scope = "process" if backend == "memory" else "host"
+            raise UsageError("--cache", f"a {backend} cache is per {scope}: on {where} use {_SERVER_HINT}")
+        if plan.cache.get("backend") == "redis" and "url" not in plan.cache:
             raise UsageError(
-                "--cache",
-                f"a {backend} cache is per {scope}: on {where} use --cache redis --redis-url redis://HOST:6379",
-            )
-        if backend == "redis" and "url" not in plan.cache:
-            raise UsageError(
-                "--redis-url", "a cache shared by the workers needs the server's URL (redis://HOST:6379)"
+                "--redis-url", f"a cache shared by the workers needs the server's URL: {_SERVER_HINT}"
             )
 
 

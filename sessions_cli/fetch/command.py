@@ -367,7 +367,7 @@ def fetch(
         str,
         typer.Option(
             "--limit-scope",
-            help="global (one limit shared by every worker: needs --backend redis) | worker.",
+            help="global (one limit shared by every worker: needs a server --backend) | worker.",
             rich_help_panel=_CLUSTER,
         ),
     ] = "global",

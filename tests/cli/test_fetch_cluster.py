@@ -105,10 +105,11 @@ def test_refusals_before_any_request(flags: list[str], expected: str) -> None:
     assert not Path("out.jsonl").exists()
 
 
-def test_a_shared_limiter_names_redis() -> None:
+def test_a_shared_limiter_names_every_server_backend() -> None:
     run = invoke(["fetch", "http://127.0.0.1:9/x", "--cluster", "tcp://10.9.9.9:8786", "--rate", "5/s"])
-    assert "--backend redis --redis-url redis://HOST:6379" in " ".join(run.stderr.split())
-    assert "--limit-scope worker" in " ".join(run.stderr.split())
+    message = " ".join(run.stderr.split())
+    for server in ("redis://HOST:6379", "postgresql://HOST/DB", "mysql://HOST/DB", "--limit-scope worker"):
+        assert server in message
 
 
 def _plan(ratelimit: dict[str, Any] | None, cache: dict[str, Any] | None, scope: str = "global") -> FetchPlan:
@@ -129,12 +130,23 @@ def _plan(ratelimit: dict[str, Any] | None, cache: dict[str, Any] | None, scope:
             {"backend": "redis", "url": "redis://r"},
             "global",
         ),
+        (
+            "tcp://h:8786",
+            {"backend": "sql", "db": "postgresql://pg/test"},
+            {"backend": "sql", "db": "mysql://my/test"},
+            "global",
+        ),
     ],
 )
 def test_shared_state_that_is_accepted(
     cluster: str, ratelimit: dict[str, Any], cache: dict[str, Any] | None, scope: str
 ) -> None:
     check_shared_state(_plan(ratelimit, cache, scope), parse_cluster(cluster))
+
+
+def test_sql_with_a_file_path_is_sqlite_and_per_host() -> None:
+    with pytest.raises(UsageError, match="a sqlite limiter is per host"):
+        check_shared_state(_plan({"backend": "sql", "db": "l.db"}, None), parse_cluster("tcp://h:8786"))
 
 
 def test_a_memory_cache_is_refused_even_locally() -> None:
