@@ -238,6 +238,7 @@ def _drive(state: RunState, batch: Any, summary: ClusterSummary) -> None:
                 batch.resent,
                 batch.not_resent,
             )
+            state.progress.workers(batch.workers)
     finally:
         summary.workers = batch.workers
         state.drain_input_errors()
