@@ -14,6 +14,9 @@
     anything): each a fresh ``sessions fetch -i urls.txt -c 32 -q -o FILE`` subprocess over ``--n`` URLs, timed
     from ``Popen`` to exit (cluster start-up included) and by the run's own summary (``rate_per_s``: from the
     first input read to the last record, start-up excluded). Target: local:2 ≥ 1.5 × single process.
+    The same round also runs the machine's **ceiling**: two independent single-process fetches of half the
+    URLs each, started together (no coordinator, no Dask) — the most two processes get out of these cores
+    beside the server. A scale-out run cannot beat it.
 
 Figures are printed with their ratios; nothing is asserted (timing claims live only in benchmarks/).
 """
@@ -78,17 +81,42 @@ def bench_workers(seconds: float, concurrency: int) -> dict[str, float]:
     return {"one_worker_rps": one, "four_workers_rps": four, "ratio": four / one}
 
 
-def _cli(args: list[str], work: Path) -> tuple[float, float]:
+def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONS_")}
     env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+def _checked_rate(summary: Path) -> float:
+    data = json.loads(summary.read_text())
+    assert data["status_codes"] == {"200": data["total"]}, data["status_codes"]
+    return float(data["rate_per_s"])
+
+
+def _cli(args: list[str], work: Path) -> tuple[float, float]:
     summary = work / "summary.json"
     started = time.perf_counter()
     command = [sys.executable, "-m", "sessions_cli", "fetch", *args, "--summary-json", str(summary)]
-    subprocess.run(command, cwd=work, env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(command, cwd=work, env=_env(), check=True, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - started
-    data = json.loads(summary.read_text())
-    assert data["status_codes"] == {"200": data["total"]}, data["status_codes"]
-    return wall, float(data["rate_per_s"])
+    return wall, _checked_rate(summary)
+
+
+def _halves_together(halves: list[Path], work: Path) -> float:
+    """Wall time of two single-process fetches, one per half of the input, started together."""
+    started = time.perf_counter()
+    running = []
+    for number, half in enumerate(halves):
+        args = ["-i", str(half), "-c", "32", "-q", "-o", str(work / f"half{number}.jsonl")]
+        summary = ["--summary-json", str(work / f"half{number}.json")]
+        command = [sys.executable, "-m", "sessions_cli", "fetch", *args, *summary]
+        running.append(subprocess.Popen(command, cwd=work, env=_env(), stdout=subprocess.DEVNULL))
+    for process in running:
+        assert process.wait() == 0, "a half failed"
+    wall = time.perf_counter() - started
+    for number in range(len(halves)):
+        _checked_rate(work / f"half{number}.json")
+    return wall
 
 
 def bench_cli(n: int, repeat: int) -> dict[str, float]:
@@ -96,22 +124,31 @@ def bench_cli(n: int, repeat: int) -> dict[str, float]:
 
     with bench_server() as server, tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
+        lines = [f"{server.base_url}/item?id={i}\n" for i in range(n)]
         urls = work / "urls.txt"
-        urls.write_text("".join(f"{server.base_url}/item?id={i}\n" for i in range(n)))
+        urls.write_text("".join(lines))
+        halves = [work / "half0.txt", work / "half1.txt"]
+        halves[0].write_text("".join(lines[: n // 2]))
+        halves[1].write_text("".join(lines[n // 2 :]))
         base = ["-i", str(urls), "-c", "32", "-q", "-o", str(work / "out.jsonl")]
         rounds = []
         for _ in range(repeat):
             single = _cli(base, work)
             cluster = _cli([*base, "--cluster", "local:2", "--partition-size", "1000"], work)
-            rounds.append((single, cluster))
+            ceiling = _halves_together(halves, work)
+            rounds.append((single, cluster, ceiling))
     best = min(rounds, key=lambda r: r[0][0] + r[1][0])
-    (single_wall, single_rate), (cluster_wall, cluster_rate) = best
+    (single_wall, single_rate), (cluster_wall, cluster_rate), ceiling_wall = best
     print(f"(b) {n} URLs against {server.name}, -c 32, best of {repeat} paired rounds")
     print(f"    single process : {n / single_wall:8.0f} req/s wall ({single_rate:.0f}/s in the run)")
     print(f"    --cluster local:2: {n / cluster_wall:8.0f} req/s wall ({cluster_rate:.0f}/s in the run)")
     print(f"    ratio (wall)   : {single_wall / cluster_wall:8.2f}x   (target >= 1.5x)")
     print(f"    ratio (in run) : {cluster_rate / single_rate:8.2f}x")
+    print(f"    ceiling: two halves in two processes at once: {n / ceiling_wall:8.0f} req/s wall, "
+          f"{single_wall / ceiling_wall:.2f}x single (no scale-out on these cores can beat this)")  # fmt: skip
     return {
+        "ceiling_rps_wall": n / ceiling_wall,
+        "ratio_ceiling": single_wall / ceiling_wall,
         "single_rps_wall": n / single_wall,
         "cluster_rps_wall": n / cluster_wall,
         "single_rps_run": single_rate,
