@@ -3,6 +3,7 @@
     python benchmarks/scaling.py                 # both targets
     python benchmarks/scaling.py --only workers  # (a) only
     python benchmarks/scaling.py --only cli      # (b) only
+    python benchmarks/scaling.py --only rss --rss-n 100000,1000000   # (c) only
 
 (a) **1 → 4 workers, I/O bound.** The embedded httpbin delays every response 100 ms (``/delay/0.1``); each
     worker runs one partition at a time with ``concurrency=4`` (the per-worker cap), so one worker can do at
@@ -17,6 +18,9 @@
     The same round also runs the machine's **ceiling**: two independent single-process fetches of half the
     URLs each, started together (no coordinator, no Dask) — the most two processes get out of these cores
     beside the server. A scale-out run cannot beat it.
+(c) **Memory stays flat.** Peak RSS of the coordinator (and of the largest worker) of ``sessions fetch
+    --cluster local:2`` over inputs of each ``--rss-n`` length streamed from a file, sampled every 100 ms with
+    psutil: with bounded read-ahead the peak must not grow with the input.
 
 Figures are printed with their ratios; nothing is asserted (timing claims live only in benchmarks/).
 """
@@ -158,19 +162,64 @@ def bench_cli(n: int, repeat: int) -> dict[str, float]:
     }
 
 
+def _peak_rss(command: list[str], work: Path) -> tuple[float, float]:
+    """(coordinator, largest worker) peak RSS in MiB of `command`, sampled every 100 ms."""
+    import psutil
+
+    process = subprocess.Popen(command, cwd=work, env=_env(), stdout=subprocess.DEVNULL)
+    watched = psutil.Process(process.pid)
+    coordinator = worker = 0
+    while process.poll() is None:
+        try:
+            coordinator = max(coordinator, watched.memory_info().rss)
+            for child in watched.children(recursive=True):
+                worker = max(worker, child.memory_info().rss)
+        except psutil.Error:
+            pass  # a process ended between the listing and the reading
+        time.sleep(0.1)
+    assert process.returncode == 0, "the run failed"
+    return coordinator / 2**20, worker / 2**20
+
+
+def bench_rss(lengths: list[int]) -> dict[str, list[float]]:
+    from benchmarks._servers import bench_server
+
+    peaks: dict[str, list[float]] = {}
+    with bench_server() as server, tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        print(f"(c) peak RSS of `sessions fetch --cluster local:2 -c 32` against {server.name}")
+        for n in lengths:
+            urls = work / "urls.txt"
+            with urls.open("w") as file:
+                for i in range(n):
+                    file.write(f"{server.base_url}/item?id={i}\n")
+            command = [sys.executable, "-m", "sessions_cli", "fetch", "-i", str(urls), "-c", "32", "-q",
+                       "-o", str(work / "out.jsonl"), "--cluster", "local:2", "--partition-size", "1000"]  # fmt: skip
+            started = time.perf_counter()
+            coordinator, worker = _peak_rss(command, work)
+            elapsed = time.perf_counter() - started
+            peaks[str(n)] = [coordinator, worker]
+            print(f"    {n:>9} URLs: coordinator {coordinator:6.1f} MiB, largest worker {worker:6.1f} MiB "
+                  f"({elapsed:.0f} s)")  # fmt: skip
+    return peaks
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--only", choices=("workers", "cli"))
+    parser.add_argument("--only", choices=("workers", "cli", "rss"))
     parser.add_argument("--seconds", type=float, default=4.0, help="(a) seconds of work at the ideal rate")
     parser.add_argument("--concurrency", type=int, default=4, help="(a) per-worker concurrency cap")
     parser.add_argument("--n", type=int, default=50_000, help="(b) URLs per run")
     parser.add_argument("--repeat", type=int, default=2, help="(b) paired rounds")
+    parser.add_argument("--rss-n", default="100000,1000000", help="(c) input lengths, comma-separated")
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()[0]:.2f}, {os.cpu_count()} cores")
     if args.only in (None, "workers"):
         bench_workers(args.seconds, args.concurrency)
     if args.only in (None, "cli"):
         bench_cli(args.n, args.repeat)
+    if args.only in (None, "rss"):
+        bench_rss([int(n) for n in args.rss_n.split(",")])
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
