@@ -27,6 +27,7 @@ Examples:
   sessions bench --randomize --seed 7 --json run.json
   sessions bench --compare baseline.json --noise 0.3
   sessions bench --throughput -n 3000 -c 32
+  sessions bench --throughput -n 20000 --cluster local:2     # plus a row across 2 Dask workers
 \b
 Exit codes: 0 every cell passed; 1 a cell failed or a metric regressed; 2 usage error.
 """
@@ -64,8 +65,18 @@ def register(app: typer.Typer) -> None:
         json_path: Annotated[Path | None, typer.Option("--json", help="Write the report here.")] = None,
         compare: Annotated[Path | None, typer.Option(help="Baseline JSON to compare with.")] = None,
         noise: Annotated[float, typer.Option(help="Regression threshold (ratio).")] = 0.25,
+        cluster: Annotated[
+            str | None,
+            typer.Option(help="Throughput: also across a Dask cluster (local, local:N, tcp://HOST:8786)."),
+        ] = None,
     ) -> None:
-        from sessions_cli.bench.command import BenchRequest, BenchUsageError, build_config, execute
+        from sessions_cli.bench.command import (
+            BenchRequest,
+            BenchUsageError,
+            build_config,
+            check_cluster,
+            execute,
+        )
 
         overrides = {"limit": limit, "window": window, "period": period, "burst": burst}
         overrides |= {"capacity": capacity, "fill_rate": fill_rate, "leak_rate": leak_rate}
@@ -84,6 +95,7 @@ def register(app: typer.Typer) -> None:
                 postgres_url=postgres_url,
                 mysql_url=mysql_url,
             )
+            check_cluster(cluster, throughput=throughput, url=url)
         except BenchUsageError as exc:
             raise typer.BadParameter(str(exc)) from exc
         request = BenchRequest(
@@ -93,6 +105,7 @@ def register(app: typer.Typer) -> None:
             json_path=json_path,
             compare_path=compare,
             noise=noise,
+            cluster=cluster,
         )
         raise typer.Exit(execute(request))
 

@@ -13,7 +13,7 @@ from rich.console import Console
 from sessions_cli.bench.matrix import BACKENDS, MODES, SQL_BACKENDS, BenchConfig
 from sessions_cli.bench.params import ALGORITHMS
 
-__all__ = ["BenchRequest", "execute", "parse_list"]
+__all__ = ["BenchRequest", "check_cluster", "execute", "parse_list"]
 
 
 class BenchUsageError(ValueError):
@@ -31,6 +31,7 @@ class BenchRequest:
     compare_path: Path | None = None
     noise: float = 0.25
     overrides: dict[str, float] = field(default_factory=dict)
+    cluster: str | None = None
 
 
 def parse_list(text: str, allowed: Sequence[str], flag: str, extra: Sequence[str] = ()) -> tuple[str, ...]:
@@ -50,7 +51,7 @@ def parse_list(text: str, allowed: Sequence[str], flag: str, extra: Sequence[str
 def _throughput(request: BenchRequest, console: Console, note: Any) -> dict[str, Any]:
     from sessions_cli.bench.matrix import open_target
     from sessions_cli.bench.report import REPORT_VERSION
-    from sessions_cli.bench.throughput import run_throughput
+    from sessions_cli.bench.throughput import run_cluster_throughput, run_throughput
 
     config = request.config
     with open_target(config.url, note) as target:
@@ -58,6 +59,16 @@ def _throughput(request: BenchRequest, console: Console, note: Any) -> dict[str,
         rows = [
             run_throughput(url, n=config.n, concurrency=request.concurrency, mode=m) for m in config.modes
         ]
+        if request.cluster is not None:
+            note(
+                f"throughput across the cluster {request.cluster} "
+                f"({request.concurrency} in flight per worker)"
+            )
+            rows.append(
+                run_cluster_throughput(
+                    url, n=config.n, concurrency=request.concurrency, cluster=request.cluster
+                )
+            )
     return {
         "version": REPORT_VERSION,
         "kind": "throughput",
@@ -135,6 +146,33 @@ def serve_httpbin(port: int, host: str, console: Console) -> None:
 
     console.print(f"httpbin on http://{host}:{port} — Ctrl-C to stop", highlight=False)
     serve(port, host, print_fn=None)
+
+
+def check_cluster(cluster: str | None, *, throughput: bool, url: str | None) -> None:
+    """`--cluster` goes with `--throughput`, names a cluster `sessions fetch --cluster` takes, needs the
+    dask extra, and on a remote cluster a `--url` the workers reach (the embedded httpbin listens on this
+    host's loopback only)."""
+    if cluster is None:
+        return
+    import importlib.util
+
+    from sessions import ConfigurationError
+    from sessions.distributed import EXTRA_HINT, parse_cluster
+
+    if not throughput:
+        raise BenchUsageError("--cluster: runs the throughput mode across a cluster; add --throughput")
+    try:
+        spec = parse_cluster(cluster)
+    except ConfigurationError as exc:
+        raise BenchUsageError(f"--cluster: {str(exc).removeprefix('cluster: ')}") from None
+    if importlib.util.find_spec("distributed") is None:
+        raise BenchUsageError(f"--cluster: needs Dask distributed: {EXTRA_HINT}")
+    if spec.remote and url is None:
+        raise BenchUsageError(
+            "--cluster: the embedded httpbin listens on this host's loopback, which remote workers cannot "
+            "reach; pass --url http://HOST:PORT of a server they do reach "
+            "(e.g. `sessions httpbin --host 0.0.0.0`)"
+        )
 
 
 def build_config(

@@ -135,11 +135,12 @@ def cells_table(cells: Sequence[Mapping[str, Any]]) -> Table:
 def throughput_table(rows: Sequence[Mapping[str, Any]]) -> Table:
     """One row per throughput mode."""
     table = Table(title="throughput (no limiter)", header_style="bold")
-    for name in ("mode", "n", "c", "duration", "req/s", "p50 ms", "p90 ms", "p99 ms", "errors"):
+    for name in ("mode", "workers", "n", "c", "duration", "req/s", "p50 ms", "p90 ms", "p99 ms", "errors"):
         table.add_column(name, justify="left" if name == "mode" else "right")
     for row in rows:
         table.add_row(
-            row["mode"], str(row["requests"]), str(row["concurrency"]), f"{row['duration_s']:.2f}s",
+            row["mode"], str(row.get("workers", 1)), str(row["requests"]), str(row["concurrency"]),
+            f"{row['duration_s']:.2f}s",
             f"{row['rate_per_s']:.0f}", _num(row.get("latency_p50_ms"), ".2f"),
             _num(row.get("latency_p90_ms"), ".2f"), _num(row.get("latency_p99_ms"), ".2f"),
             str(row["errors"]),

@@ -47,6 +47,7 @@ _LIMIT = "Rate limiting"
 _CACHE = "Caching"
 _OUTPUT = "Output"
 _RUN = "Run"
+_CLUSTER = "Cluster (Dask)"
 
 
 class FetchCommand(TyperCommand):
@@ -354,6 +355,34 @@ def fetch(
     profile: Annotated[
         str | None, typer.Option("--profile", help="Config profile [SESSIONS_PROFILE].", rich_help_panel=_RUN)
     ] = None,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster",
+            help="Run on Dask: local, local:N (N worker processes) or tcp://SCHEDULER:8786.",
+            rich_help_panel=_CLUSTER,
+        ),
+    ] = None,
+    limit_scope: Annotated[
+        str,
+        typer.Option(
+            "--limit-scope",
+            help="global (one limit shared by every worker: needs a server --backend) | worker.",
+            rich_help_panel=_CLUSTER,
+        ),
+    ] = "global",
+    resend_unsafe: Annotated[
+        bool,
+        typer.Option(
+            "--resend-unsafe",
+            help="Re-send POST/PATCH requests of a lost worker's partition too (they may be sent twice).",
+            rich_help_panel=_CLUSTER,
+        ),
+    ] = False,
+    partition_size: Annotated[
+        int,
+        typer.Option("--partition-size", help="Inputs per cluster task.", rich_help_panel=_CLUSTER),
+    ] = 256,
     demo: Annotated[
         bool,
         typer.Option(
@@ -391,7 +420,8 @@ def fetch(
         method=method, params=tuple(params or ()), data=data, json_body=json_body, output=output,
         save_dir=save_dir, journal=journal, resume=resume, callbacks=tuple(callback or ()),
         summary_json=summary_json, refresh=refresh, offline=offline, quiet=quiet, verbose=verbose,
-        dry_run=dry_run,
+        dry_run=dry_run, cluster=cluster, limit_scope=limit_scope, resend_unsafe=resend_unsafe,
+        partition_size=partition_size,
     )  # fmt: skip
     raise typer.Exit(int(run_command(_console(ctx), settings, flags, profile)))
 
@@ -423,9 +453,15 @@ def run_command(console: Console, settings: dict[str, Any], flags: Any, profile:
             from sessions_cli.fetch.dry_run import dry_run
 
             return dry_run(plan, console=console, stdout=sys.stdout)
+        _sigterm_as_interrupt()
+        if plan.cluster is not None:
+            from sessions_cli.fetch.cluster import run_cluster_fetch
+
+            return run_cluster_fetch(
+                plan, console=console, stdout=sys.stdout.buffer, stdout_tty=sys.stdout.isatty()
+            )
         from sessions_cli.fetch.runner import run_fetch
 
-        _sigterm_as_interrupt()
         return run_fetch(plan, console=console, stdout=sys.stdout.buffer, stdout_tty=sys.stdout.isatty())
     except (UsageError, ConfigError, ArgumentError) as exc:
         raise _fail(console, str(exc), ExitCode.USAGE) from None

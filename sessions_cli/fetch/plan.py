@@ -57,6 +57,10 @@ class RunFlags:
     quiet: bool = False
     verbose: bool = False
     dry_run: bool = False
+    cluster: str | None = None
+    limit_scope: str = "global"
+    resend_unsafe: bool = False
+    partition_size: int = 256
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,6 +98,10 @@ class FetchPlan:
     quiet: bool
     verbose: bool
     dry_run: bool
+    cluster: str | None = None
+    limit_scope: str = "global"
+    resend_unsafe: bool = False
+    partition_size: int = 256
     settings: Resolved | None = field(default=None, repr=False)
 
     def session_kwargs(self) -> dict[str, Any]:
@@ -228,6 +236,28 @@ def _check_inputs(flags: RunFlags) -> None:
         raise UsageError("--json", "give -d/--data or --json, not both")
 
 
+LIMIT_SCOPES = ("global", "worker")
+
+
+def _cluster_fields(flags: RunFlags) -> dict[str, Any]:
+    """--cluster and its companions (checked against the cluster in sessions_cli/fetch/cluster.py)."""
+    if flags.cluster is None:
+        for flag, given in (
+            ("--limit-scope", flags.limit_scope != "global"),
+            ("--resend-unsafe", flags.resend_unsafe),
+        ):
+            if given:
+                raise UsageError(flag, "needs --cluster")
+    if flags.limit_scope not in LIMIT_SCOPES:
+        raise UsageError("--limit-scope", f"expected global or worker, got {flags.limit_scope!r}")
+    return {
+        "cluster": flags.cluster,
+        "limit_scope": flags.limit_scope,
+        "resend_unsafe": flags.resend_unsafe,
+        "partition_size": _positive_int(flags.partition_size, "--partition-size"),
+    }
+
+
 def build_plan(values: Resolved, flags: RunFlags) -> FetchPlan:
     """Validate everything and freeze it into a `FetchPlan` (raises `UsageError`)."""
     _check_inputs(flags)
@@ -263,5 +293,6 @@ def build_plan(values: Resolved, flags: RunFlags) -> FetchPlan:
         quiet=flags.quiet,
         verbose=flags.verbose,
         dry_run=flags.dry_run,
+        **_cluster_fields(flags),
         settings=values,
     )

@@ -1,4 +1,5 @@
-"""The progress bar (stderr, TTY only): done/total, req/s, ETA, errors, cache hits, limiter wait."""
+"""The progress bar (stderr, TTY only): done/total, req/s, ETA, errors, cache hits, limiter wait, and on a
+cluster run the number of workers."""
 
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ class NullProgress:
     def advance(self, record: Record, waited: float = 0.0) -> None:
         """Nothing to show (`waited`: total limiter wait so far)."""
 
+    def workers(self, count: int) -> None:
+        """Nothing to show (a cluster run's worker count)."""
+
 
 class ProgressView:
     """A Rich progress bar on the injected (stderr) console."""
@@ -38,10 +42,13 @@ class ProgressView:
             TextColumn("{task.fields[rate]}/s"),
             TimeRemainingColumn(),
             TextColumn("err {task.fields[errors]}  cache {task.fields[hits]}  wait {task.fields[wait]:.1f}s"),
+            TextColumn("{task.fields[workers]}"),
             console=console,
             transient=True,
         )
-        self._task = self._progress.add_task("fetch", total=total, errors=0, hits=0, wait=0.0, rate="-")
+        self._task = self._progress.add_task(
+            "fetch", total=total, errors=0, hits=0, wait=0.0, rate="-", workers=""
+        )
         self._counts: dict[str, Any] = {"errors": 0, "hits": 0, "wait": 0.0}
 
     def __enter__(self) -> ProgressView:
@@ -64,6 +71,10 @@ class ProgressView:
             total = None  # the line count was an estimate
         rate = f"{speed:.0f}" if speed else "-"
         self._progress.update(self._task, advance=1, total=total, rate=rate, **counts)
+
+    def workers(self, count: int) -> None:
+        """Show a cluster run's current worker count (a local run shows none)."""
+        self._progress.update(self._task, workers=f"workers {count}")
 
 
 def make_progress(console: Console, enabled: bool, total: int | None) -> ProgressView | NullProgress:
