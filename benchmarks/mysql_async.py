@@ -1,4 +1,4 @@
-"""Async MySQL/MariaDB: the sync driver on worker threads (what `AsyncSession` uses) against async drivers.
+"""Async MySQL/MariaDB: the sync driver on worker threads against async drivers, and what `AsyncSession` uses.
 
     python benchmarks/mysql_async.py              # ~30 s: median of 5 rounds
     python benchmarks/mysql_async.py --rounds 9
@@ -7,10 +7,13 @@ Issue 12 asks which is faster for async sessions on MySQL: PyMySQL on a worker t
 event loop, one trivial statement (``SELECT 1``: the transport and driver cost, which is what differs — the
 server's work for a limiter decision is the same whichever client sends it), each contender through a pool:
 
-* ``threads``   ``SQLBackend.aexecute`` of a ``mysql://`` backend: PyMySQL on the backend's worker threads, its
-                pooled autocommit connections — the path our async limiter and cache take;
+* ``threads``   PyMySQL on a ``mysql://`` backend's worker threads (``SQLBackend.in_thread(execute)``, its
+                pooled autocommit connections) — the path our async limiter and cache took before this
+                measurement, and still take on a connection handed in or without asyncmy;
 * ``aiomysql``  aiomysql's pool (PyMySQL's protocol code driven by asyncio);
-* ``asyncmy``   asyncmy's pool (a Cython protocol implementation).
+* ``asyncmy``   asyncmy's pool (a Cython protocol implementation);
+* ``ours``      ``SQLBackend.aexecute``: asyncmy connections pooled per event loop behind our error handling
+                (the async limiter's and cache's path since).
 
 Each at 1 and at 8 statements in flight (8 coroutines, each awaiting its statements one after another), by wall
 clock (statements/s) and by process CPU per statement (both threads and the loop: what a 2-core machine runs
@@ -30,6 +33,7 @@ import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -56,6 +60,19 @@ def _connect_kwargs(url: str) -> dict[str, Any]:
 
 
 async def _threads() -> tuple[Call, Callable[[], Awaitable[None]]]:
+    backend = open_sql(URL)
+    statement = partial(backend.execute, "SELECT 1")
+
+    async def call() -> Any:
+        return await backend.in_thread(statement)
+
+    async def close() -> None:
+        backend.close()
+
+    return call, close
+
+
+async def _ours() -> tuple[Call, Callable[[], Awaitable[None]]]:
     backend = open_sql(URL)
 
     async def call() -> Any:
@@ -119,6 +136,7 @@ def _available() -> dict[str, Any]:
             print(f"note: {module} not installed (pip install -e '.[bench]'): skipped")
             continue
         contenders[module] = lambda module=module: _pool(module)
+    contenders["ours"] = _ours
     return contenders
 
 

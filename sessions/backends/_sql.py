@@ -14,9 +14,10 @@ connection taken from a small per-process pool, so threads never share a connect
   or lock-wait timeout (MariaDB rolls the statement back) is retried up to three times.
 * **Processes.** The pool belongs to the process that filled it: after ``fork`` the child opens its own
   connections and leaves the parent's sockets alone.
-* **Async.** PostgreSQL: psycopg's ``AsyncConnection``, pooled per event loop. MySQL: the sync driver on a
-  worker thread (PyMySQL is pure Python; a thread hop costs less than an async driver's extra layers, see
-  ``benchmarks/sql_ratelimit.py``).
+* **Async.** Native async connections, pooled per event loop: psycopg's ``AsyncConnection`` for PostgreSQL,
+  asyncmy's for MySQL/MariaDB (in the ``mysql`` extra: 2–7× the statements per second of PyMySQL on worker
+  threads, at a quarter of the CPU, see ``benchmarks/mysql_async.py``). Without asyncmy, and on a connection
+  handed in, async statements run the sync driver on worker threads.
 
 Our own connections run in autocommit mode (each storage statement is its own transaction); MySQL ones use
 ``READ COMMITTED`` so that looking up a missing row takes no gap lock.
@@ -28,6 +29,7 @@ import asyncio
 import contextlib
 import os
 import re
+import ssl
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -139,6 +141,20 @@ def _mysql_kwargs(url: str) -> dict[str, Any]:
     return kwargs
 
 
+def _asyncmy_kwargs(url: str) -> dict[str, Any]:
+    """`_mysql_kwargs` in asyncmy's terms: one `ssl` context for the ``ssl_*`` files; asyncmy has no write
+    timeout (the sync driver's ``write_timeout`` does not apply to async statements)."""
+    kwargs = _mysql_kwargs(url)
+    kwargs.pop("write_timeout", None)
+    files = {name: kwargs.pop(name) for name in ("ssl_ca", "ssl_cert", "ssl_key") if name in kwargs}
+    if files:
+        context = ssl.create_default_context(cafile=files.get("ssl_ca"))
+        if "ssl_cert" in files:
+            context.load_cert_chain(files["ssl_cert"], files.get("ssl_key"))
+        kwargs["ssl"] = context
+    return kwargs
+
+
 def _postgres_url(url: str) -> str:
     """libpq accepts ``postgresql://`` and ``postgres://``; drop a SQLAlchemy-style ``+driver``."""
     scheme, sep, rest = url.partition("://")
@@ -170,6 +186,8 @@ class SQLBackend:
         self._all_async: list[Any] = []
         self._executor: ThreadPoolExecutor | None = None
         self._closed = False
+        # The async driver: psycopg itself; for MySQL asyncmy, looked up on first async use (None: absent).
+        self._adriver: Any = self._driver if dialect == "postgresql" else _UNSET
 
     # ------------------------------------------------------------------ naming
     @property
@@ -279,14 +297,14 @@ class SQLBackend:
 
     # ------------------------------------------------------------------ async
     async def aexecute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Async twin of `execute`: psycopg's async connection, or a worker thread for MySQL."""
-        if self.dialect != "postgresql" or self._foreign is not None:
+        """Async twin of `execute`: on a native async connection (psycopg, asyncmy), else a worker thread."""
+        if self._foreign is not None or self._async_driver() is None:
             result: list[tuple[Any, ...]] = await self.in_thread(partial(self.execute, sql, params))
             return result
         loop = asyncio.get_running_loop()
         conn = await self._aacquire(loop)
         try:
-            rows = await _aexecute(conn, sql, params)
+            rows = await self._aretrying(conn, sql, params)
         except Exception as exc:
             if not self._lost(exc, conn):
                 self._arelease(loop, conn)
@@ -294,12 +312,29 @@ class SQLBackend:
             await _aclose_quietly(conn)
             conn = await self._aacquire(loop)
             try:
-                rows = await _aexecute(conn, sql, params)
+                rows = await self._aretrying(conn, sql, params)
             except Exception as again:
                 await _aclose_quietly(conn)
                 raise self._wrap(again) from again
         self._arelease(loop, conn)
         return rows
+
+    def _async_driver(self) -> Any:
+        if self._adriver is _UNSET:
+            try:
+                self._adriver = __import__("asyncmy")
+            except ImportError:
+                self._adriver = None
+        return self._adriver
+
+    async def _aretrying(self, conn: Any, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        for attempt in range(3):  # a deadlock or lock-wait timeout, as `_retrying` on the sync side
+            try:
+                return await _aexecute(conn, sql, params)
+            except Exception as exc:
+                if attempt == 2 or not self._transient(exc):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def in_thread(self, call: Callable[[], Any]) -> Any:
         """Run a blocking ``call`` on this backend's worker threads."""
@@ -317,7 +352,13 @@ class SQLBackend:
             return idle.pop()
         assert self.url is not None
         try:
-            conn = await self._driver.AsyncConnection.connect(_postgres_url(self.url), autocommit=True)
+            if self.dialect == "postgresql":
+                conn = await self._driver.AsyncConnection.connect(_postgres_url(self.url), autocommit=True)
+            else:
+                conn = await self._adriver.connect(autocommit=True, **_asyncmy_kwargs(self.url))
+                await _aexecute(conn, "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED", ())
+        except ConfigurationError:
+            raise
         except Exception as exc:
             raise self.unavailable(exc) from exc
         with self._lock:
@@ -326,7 +367,7 @@ class SQLBackend:
 
     def _arelease(self, loop: asyncio.AbstractEventLoop, conn: Any) -> None:
         idle = self._aidle.setdefault(loop, [])
-        if len(idle) < _IDLE_MAX and not conn.closed and not self._closed:
+        if len(idle) < _IDLE_MAX and not _aclosed(conn) and not self._closed:
             idle.append(conn)
         else:
             _finish(conn)
@@ -343,19 +384,26 @@ class SQLBackend:
             return isinstance(exc, self._driver.OperationalError | self._driver.InterfaceError) and bool(
                 conn.closed or conn.broken
             )
-        err = self._driver.err
-        if isinstance(exc, err.InterfaceError):
+        if isinstance(exc, self._mysql_error("InterfaceError")):
             return True
         return (
-            isinstance(exc, err.OperationalError) and exc.args[:1] != () and exc.args[0] in _MYSQL_LOST_CODES
+            isinstance(exc, self._mysql_error("OperationalError"))
+            and exc.args[:1] != ()
+            and exc.args[0] in _MYSQL_LOST_CODES
         )
+
+    def _mysql_error(self, name: str) -> tuple[type[Exception], ...]:
+        """The class `name` of PyMySQL and, once loaded, of asyncmy (both raise PEP 249's tree)."""
+        classes = [getattr(self._driver.err, name)]
+        if self._adriver not in (None, _UNSET):
+            classes.append(getattr(self._adriver.errors, name))
+        return tuple(classes)
 
     def _transient(self, exc: Exception) -> bool:
         if self.dialect == "postgresql":
             errors = self._driver.errors
             return isinstance(exc, errors.DeadlockDetected | errors.SerializationFailure)
-        err = self._driver.err
-        return isinstance(exc, err.OperationalError) and _code(exc) in _MYSQL_RETRY_CODES
+        return isinstance(exc, self._mysql_error("OperationalError")) and _code(exc) in _MYSQL_RETRY_CODES
 
     def unavailable(self, exc: BaseException) -> BackendUnavailable:
         """The error for a server that cannot be reached: the masked URL and what to check."""
@@ -369,7 +417,7 @@ class SQLBackend:
         """Driver errors → ours, at this one boundary; our own errors and programming errors pass."""
         if isinstance(exc, BackendError | ConfigurationError):
             return exc
-        base = self._driver.Error if self.dialect == "postgresql" else self._driver.err.MySQLError
+        base = (self._driver.Error,) if self.dialect == "postgresql" else self._mysql_error("MySQLError")
         if not isinstance(exc, base):
             return exc
         if self._lost_kind(exc):
@@ -382,9 +430,8 @@ class SQLBackend:
             return isinstance(exc, self._driver.OperationalError) and not isinstance(
                 exc, self._driver.errors.QueryCanceled | self._driver.errors.LockNotAvailable
             )
-        err = self._driver.err
-        return isinstance(exc, err.InterfaceError) or (
-            isinstance(exc, err.OperationalError)
+        return isinstance(exc, self._mysql_error("InterfaceError")) or (
+            isinstance(exc, self._mysql_error("OperationalError"))
             and bool(exc.args)
             and exc.args[0] in (*_MYSQL_LOST_CODES, 2003)
         )
@@ -469,15 +516,48 @@ def _close_quietly(conn: Any) -> None:
         conn.close()
 
 
+_UNSET: Final[Any] = object()
+
+
+def _aclosed(aconn: Any) -> bool:
+    if hasattr(aconn, "pgconn"):
+        return bool(aconn.closed)
+    return not aconn.connected
+
+
 def _finish(aconn: Any) -> None:
-    """Close an async psycopg connection from any thread: the socket is closed without the loop."""
+    """Close an async connection from any thread: psycopg's socket is closed without the loop; asyncmy's
+    transport on its own loop, or — that loop closed, so the transport can no longer close itself — its
+    socket directly (else the transport would warn "unclosed" when collected)."""
     with contextlib.suppress(Exception):
-        aconn.pgconn.finish()
+        if hasattr(aconn, "pgconn"):
+            aconn.pgconn.finish()
+            return
+        loop = aconn.loop
+        if loop.is_closed():
+            transport = aconn._transport
+            sock, transport._sock = transport._sock, None
+            if sock is not None:
+                sock.close()
+        elif loop.is_running() and not _running_in(loop):
+            loop.call_soon_threadsafe(aconn.close)
+        else:
+            aconn.close()
+
+
+def _running_in(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
 
 
 async def _aclose_quietly(aconn: Any) -> None:
     with contextlib.suppress(Exception):
-        await aconn.close()
+        if hasattr(aconn, "pgconn"):
+            await aconn.close()
+        else:
+            aconn.close()  # asyncmy: closes the transport (no round trip to a server that may be gone)
 
 
 def open_sql(db: str | None = None, *, conn: Any = None) -> SQLBackend:

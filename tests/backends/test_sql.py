@@ -6,6 +6,7 @@ Targets (URL forms, connections handed in), driver and server failures, lost con
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import sys
 import threading
@@ -135,16 +136,44 @@ def test_a_lost_connection_is_replaced_once(sql_dialect_name: str) -> None:
         killer.close()
 
 
-async def test_a_lost_async_connection_is_replaced_once() -> None:
-    backend = open_sql(require_sql("postgresql"))
-    killer = open_sql(require_sql("postgresql"))
+async def test_a_lost_async_connection_is_replaced_once(sql_dialect_name: str) -> None:
+    backend = open_sql(require_sql(sql_dialect_name))
+    killer = open_sql(require_sql(sql_dialect_name))
+    query = "SELECT pg_backend_pid()" if sql_dialect_name == "postgresql" else "SELECT CONNECTION_ID()"
     try:
-        victim = int((await backend.aexecute("SELECT pg_backend_pid()"))[0][0])
-        killer.execute("SELECT pg_terminate_backend(%s)", (victim,))
+        victim = int((await backend.aexecute(query))[0][0])
+        if sql_dialect_name == "postgresql":
+            killer.execute("SELECT pg_terminate_backend(%s)", (victim,))
+        else:
+            killer.execute(f"KILL CONNECTION {victim}")
         assert await backend.aexecute("SELECT 7") == [(7,)]
+        assert int((await backend.aexecute(query))[0][0]) != victim
     finally:
         await backend.aclose()
         killer.close()
+
+
+async def test_async_statements_run_on_native_async_connections(sql_dialect_name: str) -> None:
+    """psycopg's and asyncmy's own async connections: no worker thread is started for them."""
+    backend = open_sql(require_sql(sql_dialect_name))
+    try:
+        rows = await asyncio.gather(*(backend.aexecute("SELECT %s", (n,)) for n in range(8)))
+        assert sorted(row[0][0] for row in rows) == list(range(8))
+        assert backend._executor is None
+    finally:
+        await backend.aclose()
+
+
+async def test_without_asyncmy_async_mysql_runs_the_sync_driver_on_threads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "asyncmy", None)  # what `import` sees where it is not installed
+    backend = open_sql(require_sql("mysql"))
+    try:
+        assert await backend.aexecute("SELECT 7") == [(7,)]
+        assert backend._executor is not None
+    finally:
+        await backend.aclose()
 
 
 def test_threads_each_get_a_connection(sql_dialect_name: str) -> None:
