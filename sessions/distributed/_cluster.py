@@ -76,6 +76,11 @@ def open_client(cluster: Any, *, timeout: float = 10.0) -> AbstractContextManage
     return _Opened(distributed, cluster, timeout)
 
 
+_LOG_LENGTH = "distributed.admin.low-level-log-length"
+#: Messages per connection Dask keeps for debugging while a batch's client (and `local:N` cluster) runs.
+RECENT_MESSAGES = 10
+
+
 class _Given(AbstractContextManager[Any]):
     def __init__(self, client: Any) -> None:
         self.client = client
@@ -97,9 +102,15 @@ class _Opened(AbstractContextManager[Any]):
         self._stack = ExitStack()
 
     def __enter__(self) -> Any:
+        import dask
+
         d = self._distributed
         target = self._cluster
         try:
+            # Dask keeps the last `low-level-log-length` (1000) messages of every connection for debugging,
+            # our partitions' requests included: on a long batch that is 1000 partitions held by the client
+            # and by an embedded scheduler, not a bounded read-ahead. Keep a few while the batch runs.
+            self._stack.enter_context(dask.config.set({_LOG_LENGTH: RECENT_MESSAGES}))
             if isinstance(target, ClusterSpec) and not target.remote:
                 # One thread per worker: a worker runs one partition at a time, so its concurrency is the
                 # session's (-c), and the partitions queued behind it keep it busy between partitions.

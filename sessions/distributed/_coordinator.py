@@ -219,6 +219,12 @@ def fetch(
     `functools.partial(MySession, ratelimit_options={...})`); it must share its limiter and cache through
     Redis for a limit to hold across workers. Other keywords: see `DistributedFetch`.
 
+    Memory: the batch reads ahead only `in_flight` partitions per worker, but Dask itself keeps the last
+    `distributed.admin.low-level-log-length` messages of each connection (1000), partitions included. A
+    cluster given as a spec string gets a client (and for `local:N` a cluster) that keeps only a few; with
+    your own `Client`, or on a scheduler you run, set that option low there (e.g.
+    `DASK_DISTRIBUTED__ADMIN__LOW_LEVEL_LOG_LENGTH=10`).
+
         from functools import partial
         import sessions, sessions.distributed
 

@@ -135,3 +135,21 @@ def test_local_means_one_worker_per_core() -> None:
 def test_bad_cluster_specs(text: str) -> None:
     with pytest.raises(sessions.ConfigurationError, match=r"local, local:N or a scheduler address|N ≥ 1"):
         parse_cluster(text)
+
+
+@pytest.mark.slow
+def test_a_batchs_own_cluster_keeps_few_sent_messages() -> None:
+    """Dask logs the last 1000 messages of each connection, our partitions in them: a `local:N` batch keeps
+    only a few (the peak RSS of a 1M-URL run stays that of a 100k one: benchmarks/scaling.py --only rss)."""
+    pytest.importorskip("distributed", reason="needs the dask extra: pip install 'sessions[dask]'")
+    import dask
+
+    from sessions.distributed._cluster import RECENT_MESSAGES, open_client
+
+    default = dask.config.get("distributed.admin.low-level-log-length")
+    with open_client(parse_cluster("local:1")) as client:
+        assert client.scheduler_comm.recent_message_log.maxlen == RECENT_MESSAGES  # client → scheduler
+        scheduler = client.cluster.scheduler
+        (stream,) = scheduler.stream_comms.values()  # scheduler → the worker
+        assert stream.recent_message_log.maxlen == RECENT_MESSAGES
+    assert dask.config.get("distributed.admin.low-level-log-length") == default  # restored afterwards
