@@ -15,6 +15,9 @@ client construction is outside it):
 * ``httpx-sync``    ``httpx.Client`` sequential (c = 1)
 * ``ours-async``    ``await sessions.AsyncSession().requests(urls, concurrency=c, progress=False)``
 * ``ours-sync``     ``sessions.Session().requests(urls, concurrency=c, progress=False)``
+* ``pyreqwest``     raw pyreqwest (Rust reqwest + hyper, issue 15's candidate engine): the aiohttp worker pool's
+                    shape on ``ClientBuilder().max_connections(c)``, each response's body read (skipped with a
+                    note when pyreqwest is not installed: ``pip install -e '.[bench]'``)
 
 Fairness: a warm-up round (every contender once, on min(n, 1000) URLs), then ``--repeat`` rounds in rotated
 order; the median is reported. Every async contender runs under the same event loop policy: asyncio's default
@@ -60,6 +63,7 @@ from benchmarks._servers import (  # noqa: E402
 Timing = tuple[float, float]  # (wall seconds, process CPU seconds)
 TARGET_VS_AIOHTTP = 0.8
 TARGET_VS_HTTPX = 4.0
+TARGET_VS_PYREQWEST = 0.8  # issue 15
 
 
 class Clock:
@@ -126,6 +130,28 @@ async def _raw_aiohttp_keeping(urls: list[str], c: int, seen: list[str]) -> Timi
     errors = sum(status != 200 for status, _, _ in kept)
     if errors or len(kept) != len(urls):
         raise BenchError(f"{errors} non-200 responses, {len(kept)} of {len(urls)} kept")
+    return clk.result
+
+
+async def _raw_pyreqwest(urls: list[str], c: int, seen: list[str]) -> Timing:
+    from pyreqwest.client import ClientBuilder
+
+    seen.append(_loop_name())
+    it = iter(urls)
+    errors = 0
+    async with ClientBuilder().max_connections(c).build() as client:
+
+        async def worker() -> None:
+            nonlocal errors
+            for u in it:
+                response = await client.get(u).build().send()
+                await response.bytes()
+                errors += response.status != 200
+
+        with Clock() as clk:
+            await asyncio.gather(*[worker() for _ in range(c)])
+    if errors:
+        raise BenchError(f"{errors} non-200 responses")
     return clk.result
 
 
@@ -275,6 +301,15 @@ def build_contenders(a: argparse.Namespace, base: str) -> tuple[list[Contender],
         lambda u, w, s: _httpx_sync(u, 1, s if w else []),
         a.slow_n or a.n,
     )
+    if importlib.util.find_spec("pyreqwest") is not None:
+        add(
+            "pyreqwest",
+            "raw pyreqwest (worker pool)",
+            lambda u, w, s: arun(_raw_pyreqwest(u, c, s if w else [])),
+            a.n,
+        )
+    else:
+        notes.append("pyreqwest: not installed (pip install -e '.[bench]'): skipped")
     has_async, has_sync, note = ours_status()
     if note:
         notes.append(f"ours: {note}")
@@ -331,7 +366,7 @@ def ratios(conts: list[Contender]) -> dict[str, dict[str, float | None]]:
         if ours not in by:
             continue
         o = by[ours]
-        for ref in ("aiohttp", "aiohttp-keep", "httpx-async"):
+        for ref in ("aiohttp", "aiohttp-keep", "pyreqwest", "httpx-async"):
             if ref not in by:
                 continue
             rf = by[ref]
@@ -429,7 +464,13 @@ def report(
             if k.endswith("/ aiohttp-keep"):
                 print(f"{k:28s} {cells}   (no target: the like-for-like reference, see its row)")
                 continue
-            target = TARGET_VS_AIOHTTP if k.endswith("/ aiohttp") else TARGET_VS_HTTPX
+            target = (
+                TARGET_VS_AIOHTTP
+                if k.endswith(("/ aiohttp", "/ aiohttp-keep"))
+                else TARGET_VS_PYREQWEST
+                if k.endswith("/ pyreqwest")
+                else TARGET_VS_HTTPX
+            )
             r = v["req_s"]
             verdict = "-" if r is None else ("PASS" if r >= target else "BELOW")
             print(f"{k:28s} {cells}   >= {target}x {verdict}")
@@ -465,7 +506,11 @@ def report(
             for x in conts
         },
         "ratios": rat,
-        "targets": {"ours / aiohttp": TARGET_VS_AIOHTTP, "ours / httpx-async": TARGET_VS_HTTPX},
+        "targets": {
+            "ours / aiohttp": TARGET_VS_AIOHTTP,
+            "ours / pyreqwest": TARGET_VS_PYREQWEST,
+            "ours / httpx-async": TARGET_VS_HTTPX,
+        },
         "notes": notes,
     }
     return result
