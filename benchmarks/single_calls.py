@@ -17,7 +17,11 @@ ratio is taken within a round. Sync:
 
 Async (one event loop): ``httpx-async`` (``httpx.AsyncClient``), ``ours-async`` (``AsyncSession.get``),
 ``aiohttp`` (raw ``ClientSession.get``), ``pyreqwest-async`` (raw ``Client``). Targets (issue 15): ``ours`` ≥ 2.5×
-``httpx``; ``ours-mixins`` ≥ 2×; hits unchanged or faster. A missing optional client is skipped with a note
+``httpx``; ``ours-mixins`` ≥ 2×; hits unchanged or faster.
+
+Where the sync time goes: the last line times the thread hop alone — a sync ``Session`` runs each call on its
+private loop thread (``LoopThread.run`` of a coroutine that does nothing), the cost a sync call pays on top of
+the same call made on an event loop (``ours-async``). A missing optional client is skipped with a note
 (``pip install -e '.[bench]'``). Results: ``benchmarks/results/single_calls.json``.
 """
 
@@ -163,6 +167,22 @@ def contenders(notes: list[str]) -> dict[str, Callable[[], tuple[Run, Callable[[
     return out
 
 
+def _hop_us(calls: int = 20000) -> float:
+    from sessions._engine import LoopThread
+
+    async def nothing() -> None:
+        return None
+
+    thread = LoopThread()
+    thread.run(nothing())  # started
+    started = time.perf_counter()
+    for _ in range(calls):
+        thread.run(nothing())
+    elapsed = time.perf_counter() - started
+    thread.stop()
+    return elapsed / calls * 1e6
+
+
 def _urls(base: str, name: str, calls: int, round_: int) -> list[str]:
     if name == "ours-hits":
         return [f"{base}/hit"] * calls  # one URL, cached by the warm-up call
@@ -216,6 +236,9 @@ def main() -> None:
         ratio = statistics.median(v / r for v, r in zip(values, rates[reference], strict=True))
         results[name] = {"calls_per_s": statistics.median(values), f"ratio_to_{reference}": ratio}
         print(f"  {name:16} {statistics.median(values):8.0f}/s   {ratio:5.2f}x {reference}")
+    hop = _hop_us()
+    results["loop-hop"] = {"us_per_call": hop}
+    print(f"  loop-thread hop alone: {hop:.1f} µs per call (LoopThread.run of a no-op coroutine)")
     out = Path(__file__).parent / "results" / "single_calls.json"
     out.parent.mkdir(exist_ok=True)
     stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
