@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from sessions.httpbin import LocalHttpbin
 from sessions_cli.exit_codes import ExitCode
-from tests.cli.test_subprocess import _cmd, _env, _records, _urls, _wait_for_lines, run
+from tests.cli.test_subprocess import _cmd, _env, _records, _urls, _wait_for_lines, each_input_once, run
 
 pytestmark = pytest.mark.slow
 
@@ -42,10 +41,7 @@ def test_sigint_of_the_coordinator_then_resume(httpbin: LocalHttpbin, tmp_path: 
 
     resumed = run(tmp_path, *args, "--resume", "--summary-json", "summary.json", timeout=60)
     assert resumed.returncode == ExitCode.FAILURES, resumed.stderr  # the malformed line
-    records = _records(out)
-    counts = Counter(record["index"] for record in records)
-    assert sorted(counts) == list(range(total + 1)), "lost records"
-    assert max(counts.values()) == 1, "duplicated records"
+    records = each_input_once(out, total + 1)
     assert all(r["status"] == 200 for r in records if r["index"] < total)
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["skipped_resumed"] == done_before

@@ -57,6 +57,15 @@ def _records(path: Path) -> list[dict]:
     return [json.loads(line) for line in data.decode().splitlines()]
 
 
+def each_input_once(out: Path, count: int) -> list[dict]:
+    """The output's records, checked to hold inputs 0 … count-1 once each (nothing lost, nothing doubled)."""
+    records = _records(out)
+    counts = Counter(record["index"] for record in records)
+    assert sorted(counts) == list(range(count)), "lost records"
+    assert max(counts.values()) == 1, "duplicated records"
+    return records
+
+
 def test_import_is_light() -> None:
     heavy = "('httpx', 'aiohttp', 'sessions')"
     code = f"import sys, sessions_cli.app; print(sorted(m for m in {heavy} if m in sys.modules))"
@@ -141,8 +150,5 @@ def test_interrupt_then_resume_loses_and_duplicates_nothing(
 
     resumed = run(tmp_path, *args, "--resume")
     assert resumed.returncode == ExitCode.FAILURES, resumed.stderr  # the malformed line
-    records = _records(out)
-    counts = Counter(record["index"] for record in records)
-    assert sorted(counts) == list(range(total + 1)), "lost records"
-    assert max(counts.values()) == 1, "duplicated records"
+    records = each_input_once(out, total + 1)
     assert all(r["status"] == 200 for r in records if r["index"] < total)
