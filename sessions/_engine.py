@@ -532,7 +532,7 @@ class Engine:
                     elapsed=time.perf_counter() - started,
                 )
         except (aiohttp.ClientError, OSError, TimeoutError, PoolWaitExpired) as exc:
-            raise _httpx_error(exc, None) from exc
+            raise _httpx_error(exc, _request_of(call)) from exc
         except Exception as exc:
             if not self._closed:
                 raise
@@ -542,6 +542,9 @@ class Engine:
             expired = _expired(watch)
             if expired is None:
                 raise
+            request = _request_of(call)
+            if request is not None:
+                expired.request = request
             raise expired from None
         finally:
             _CURRENT_WATCH.reset(token)
@@ -631,6 +634,15 @@ class Engine:
             session._connector = None  # stop aiohttp's "unclosed session" warning: we close the connector
             if connector is not None:
                 connector._close()
+
+
+def _request_of(call: Call) -> httpx.Request | None:
+    """The `httpx.Request` an error of the fast path carries, as httpx's do (`exc.request`): built only
+    now, on failure — the fast path builds none — and None for a URL httpx itself cannot parse."""
+    try:
+        return call.build_request()
+    except Exception:
+        return None
 
 
 def _expired(watch: _Watch | None) -> httpx.TimeoutException | None:

@@ -319,10 +319,10 @@ class _SessionCore:
         client: Any = self
         if len(history) > 1:
             response.history = list(history[:-1])  # each hop carries the hops before it, as in httpx
-        if len(history) > self._max_redirects:
-            raise httpx.TooManyRedirects("Exceeded maximum allowed redirects.", request=call.build_request())
         previous = call.build_request()
         next_request = client._build_redirect_request(previous, response)
+        if len(history) > self._max_redirects:  # httpx's error carries the hop it refused to send
+            raise httpx.TooManyRedirects("Exceeded maximum allowed redirects.", request=next_request)
         auth = call.auth
         if not keeps_credentials(previous.url, next_request.url):
             auth = httpx.Auth()

@@ -1,5 +1,6 @@
 """Failures on the fast path raise what httpx raises: the same bad request through `Session` and through a
-plain `httpx.Client` ends in the same exception class (the fast path maps aiohttp's and asyncio's errors)."""
+plain `httpx.Client` ends in the same exception class (the fast path maps aiohttp's and asyncio's errors),
+carrying the same `exc.request` (method and URL) — what a handler logs."""
 
 from __future__ import annotations
 
@@ -50,11 +51,19 @@ def hang_up_url() -> Iterator[str]:
     listener.close()
 
 
+def _described(exc: httpx.HTTPError) -> str:
+    try:
+        request = exc.request
+    except RuntimeError:  # httpx's way of saying "no request attached"
+        return f"{type(exc).__name__} without a request"
+    return f"{type(exc).__name__} for {request.method} {request.url}"
+
+
 def _outcome(send: Any) -> str:
     try:
         send()
     except httpx.HTTPError as exc:
-        return type(exc).__name__
+        return _described(exc)
     except Exception as exc:  # a non-httpx error is itself the finding
         return f"not an httpx error: {type(exc).__name__}"
     return "no error"
@@ -102,12 +111,12 @@ async def test_async_failures_raise_as_httpx(
             await reference.get(url, **kwargs)
             expected = "no error"
         except httpx.HTTPError as exc:
-            expected = type(exc).__name__
+            expected = _described(exc)
         try:
             await session.get(url, **kwargs)
             got = "no error"
         except httpx.HTTPError as exc:
-            got = type(exc).__name__
+            got = _described(exc)
         except Exception as exc:  # a non-httpx error is itself the finding
             got = f"not an httpx error: {type(exc).__name__}"
     assert expected != "no error"
