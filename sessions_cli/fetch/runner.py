@@ -251,9 +251,9 @@ class RunState:
 
 
 def _total_wait(session: Any) -> float:
-    """Seconds requests have been told to wait on the limiter so far (0 without a limiter)."""
-    waits = getattr(session, "limiter_waits", None)
-    return sum(waits.values()) if waits else 0.0
+    """Wall-clock seconds during which requests were held by the limiter so far (0 without a limiter):
+    ten requests waiting the same second count one second, as in the summary."""
+    return float(getattr(session, "limiter_busy_any", 0.0))
 
 
 def _batch_options(plan: FetchPlan) -> dict[str, Any]:

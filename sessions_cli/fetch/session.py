@@ -70,8 +70,9 @@ class LimiterWaitMeter:
     """Measures, per limiter scope (host / endpoint / global), the time requests were told to wait.
 
     Composed just before `RatelimitMixin`; it observes the limiter's decision hook and changes
-    nothing. `limiter_waits` (the sum of every request's wait) feeds the progress bar;
-    `limiter_busy` (the wall-clock time at least one request was waiting, on `clock`) the summary.
+    nothing. `limiter_busy` (per scope, the wall-clock time at least one request was waiting, on
+    `clock`) feeds the summary, `limiter_busy_any` (the same over every scope) the progress bar;
+    `limiter_waits` is the plain sum of every request's wait.
     """
 
     clock: Callable[[], float] = staticmethod(time.monotonic)
@@ -79,6 +80,7 @@ class LimiterWaitMeter:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.limiter_waits: dict[str, float] = {}
         self.limiter_spans: dict[str, WaitSpans] = {}
+        self._any_spans = WaitSpans()
         super().__init__(*args, **kwargs)
 
     def _ratelimit_granted(self, key: str, decision: Any) -> Any:
@@ -89,7 +91,13 @@ class LimiterWaitMeter:
             self.limiter_waits[scope] = self.limiter_waits.get(scope, 0.0) + delay
             now = self.clock()
             self.limiter_spans.setdefault(scope, WaitSpans()).add(now, now + delay)
+            self._any_spans.add(now, now + delay)
         return decision
+
+    @property
+    def limiter_busy_any(self) -> float:
+        """The wall-clock seconds during which at least one request, of any scope, was waiting."""
+        return self._any_spans.total
 
     @property
     def limiter_busy(self) -> dict[str, float]:
