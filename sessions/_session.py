@@ -23,6 +23,7 @@ import asyncio
 import inspect
 import time
 import warnings
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, ClassVar
 
@@ -423,6 +424,10 @@ def _split_kwargs(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
     return httpx_kwargs, options
 
 
+def _stop_dropped(loop_thread: LoopThread, engine: Engine) -> None:
+    loop_thread.stop(engine.aclose())
+
+
 class Session(_SessionCore, httpx.Client):
     """A synchronous HTTP session: `httpx.Client`'s API, retries, batches and mixin hooks.
 
@@ -447,6 +452,9 @@ class Session(_SessionCore, httpx.Client):
         httpx.Client.__init__(self, **httpx_kwargs)
         self._engine = engine if engine is not None else Engine()
         self._loop_thread.final_at_exit = self._engine.aclose
+        # A session dropped unclosed (`Session().get(url)` in a loop) stops its loop thread and pool when it
+        # is collected, as an httpx.Client's pool goes with it; at exit, `_close_open_sessions_at_exit` does.
+        weakref.finalize(self, _stop_dropped, self._loop_thread, self._engine).atexit = False
         self._fast_ok = engine is not None
         self._retry = Retry.coerce(retries)
         self._max_redirects = httpx_kwargs.get("max_redirects", 20)

@@ -33,6 +33,15 @@ SCRIPTS = {
             print((await client.get(URL)).status_code)
         asyncio.run(main())
     """,
+    "sync-dropped-in-a-loop": """
+        import threading
+        from sessions import Session
+        for _ in range(50):  # a new session per call, never closed: each goes with its loop thread and pool
+            status = Session().get(URL).status_code
+        loops = [t for t in threading.enumerate() if t.name == "sessions-loop"]
+        assert len(loops) <= 1, f"{len(loops)} loop threads left behind"
+        print(status)
+    """,
     "async-kept-past-its-loop": """
         import asyncio
         from sessions import AsyncSession
