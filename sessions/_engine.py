@@ -121,9 +121,35 @@ def _sendable_headers(headers: httpx.Headers) -> list[tuple[str, str]]:
     return items
 
 
+_HOLD_CONNECTION: ContextVar[bool] = ContextVar("sessions_hold_connection", default=False)
+
+
+class _HeldResponse(aiohttp.ClientResponse):
+    """A response whose connection, on the httpx path, stays checked out of the pool until its body stream is
+    closed — as httpx holds it, so that `max_connections` and the pool timeout count an open stream. aiohttp
+    hands the connection back as soon as the whole body has arrived, read or not; the fast path reads the
+    body at once, so there the two are the same and nothing is held."""
+
+    _hold = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._hold = _HOLD_CONNECTION.get()
+
+    def _release_connection(self) -> None:
+        if not self._hold:
+            super()._release_connection()
+
+    def release(self) -> Any:
+        """Hand the connection back now (the body stream was closed)."""
+        self._hold = False
+        return super().release()
+
+
 def _client_session(connector: Any, headers: Any) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
         connector=connector,
+        response_class=_HeldResponse,
         connector_owner=headers is None,  # the plain view owns the pool; the defaulted view shares it
         headers=headers,
         cookie_jar=aiohttp.DummyCookieJar(),  # httpx's jar on the session is the one source of truth
@@ -569,6 +595,7 @@ class Engine:
             if large and write is not None:
                 data = _upload(body, watch)
         token = _CURRENT_WATCH.set(watch)
+        hold = _HOLD_CONNECTION.set(True)
         try:
             with map_aiohttp_errors(request):
                 return await self._open(request, bool(body), data, url, timeout)
@@ -579,6 +606,7 @@ class Engine:
             expired.request = request
             raise expired from None
         finally:
+            _HOLD_CONNECTION.reset(hold)
             _CURRENT_WATCH.reset(token)
             if watch is not None:
                 self._watchdog.unwatch(watch)
@@ -929,7 +957,16 @@ class _SyncBody(httpx.SyncByteStream):
             yield chunk
 
     def close(self) -> None:
-        self._resp.release()
+        # The connection goes back to the pool, waking a request waiting for it: on the loop's own thread.
+        if self._loop.stopped or self._loop.in_loop_thread():
+            self._resp.release()
+            return
+        with contextlib.suppress(RuntimeError):  # the session closed meanwhile: its pool is gone
+            self._loop.run(_released(self._resp))
+
+
+async def _released(resp: aiohttp.ClientResponse) -> None:
+    resp.release()
 
 
 class SyncEngineTransport(httpx.BaseTransport):
