@@ -1,16 +1,18 @@
 """Two worker processes share one limit through a server: zero over-admission, counted by the *HTTP server*.
 
 Each worker builds its own session (its own connection to Redis, PostgreSQL or MariaDB); only the shared
-state can keep them within the limit. Every algorithm's guarantee is checked on the server's arrival
-times, loosened only by the admission-to-arrival jitter (`bounds.py`); the checks themselves are shown to
-catch an over-admission, and to catch the unshared limit of a memory backend.
+state can keep them within the limit. Every algorithm's guarantee is checked on the arrival times the
+recording server logs in a process of its own (`server_log.py`: the test process also runs the Dask
+scheduler, whose stalls would bunch the times an in-process server records), loosened only by the
+admission-to-arrival jitter (`bounds.py`); the checks themselves are shown to catch an over-admission,
+and to catch the unshared limit of a memory backend.
 Bounded: 60 requests per run, 90 s per test.
 """
 
 from __future__ import annotations
 
-import time
 import uuid
+from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
@@ -18,10 +20,10 @@ import pytest
 
 import sessions
 from sessions.distributed import fetch
-from sessions.httpbin import ArrivalLog, LocalHttpbin
 from tests.fixtures.sql_servers import sql_run_database
 
 from .bounds import JITTER, LIMITS, Limit
+from .server_log import ServerLog, start_recording_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("deadline")]
 
@@ -31,6 +33,12 @@ SERVERS = ("redis", "postgres", "mysql")
 
 class Limited(sessions.RatelimitMixin, sessions.AsyncSession):
     """The session each worker builds (module level: pickled by reference)."""
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, ServerLog]]:
+    with start_recording_server(tmp_path_factory.mktemp("recording")) as server:
+        yield server
 
 
 def _shared_state(server: str, request: pytest.FixtureRequest) -> dict[str, Any]:
@@ -52,22 +60,21 @@ def _run(cluster: Any, base: str, path: str, options: dict[str, Any]) -> list[An
 @pytest.mark.parametrize("limit", LIMITS, ids=[limit.algorithm for limit in LIMITS])
 def test_workers_share_one_limit(
     dask_processes: Any,
-    httpbin: LocalHttpbin,
-    httpbin_log: ArrivalLog,
+    recording: tuple[str, ServerLog],
     request: pytest.FixtureRequest,
     server: str,
     limit: Limit,
 ) -> None:
+    base, log = recording
     path = f"/anything/global-{limit.algorithm}-{server}-{uuid.uuid4().hex[:8]}"
-    outcomes = _run(dask_processes, httpbin.url, path, {**limit.options, **_shared_state(server, request)})
+    outcomes = _run(dask_processes, base, path, {**limit.options, **_shared_state(server, request)})
     got = [result for outcome in outcomes for _, result in outcome.results]
     assert len({outcome.worker for outcome in outcomes}) == 2  # both workers sent requests
     assert len(got) == COUNT
     assert all(r.status_code == 200 for r in got)
-    times = httpbin_log.times(path=path)
-    assert len(times) == COUNT
-    to_wall = time.time() - time.monotonic()  # one machine: the limiter's server shares this clock
-    assert limit.violations(times, [t + to_wall for t in times]) == []
+    arrivals = log.under(path)
+    assert len(arrivals) == COUNT
+    assert limit.violations([a.monotonic for a in arrivals], [a.wall for a in arrivals]) == []
 
 
 @pytest.mark.parametrize("limit", LIMITS, ids=[limit.algorithm for limit in LIMITS])
@@ -87,10 +94,11 @@ def test_each_check_accepts_the_bound_and_catches_one_more(limit: Limit) -> None
 
 
 def test_the_server_side_check_sees_an_unshared_limit(
-    dask_processes: Any, httpbin: LocalHttpbin, httpbin_log: ArrivalLog
+    dask_processes: Any, recording: tuple[str, ServerLog]
 ) -> None:
     """The same run with a memory limiter per worker breaks the bound: the check above can fail."""
+    base, log = recording
     limit = next(limit for limit in LIMITS if limit.algorithm == "gcra")
     path = "/anything/unshared-limit"
-    _run(dask_processes, httpbin.url, path, {**limit.options, "backend": "memory"})
-    assert limit.violations(httpbin_log.times(path=path)) != []
+    _run(dask_processes, base, path, {**limit.options, "backend": "memory"})
+    assert limit.violations([a.monotonic for a in log.under(path)]) != []

@@ -17,7 +17,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from sessions_cli.exit_codes import ExitCode
 
 from .bounds import LIMITS, Limit
 from .netns import NamespaceUnavailable, Topology, wait_for
+from .server_log import ServerLog
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.usefixtures("deadline")]
 
@@ -37,56 +37,6 @@ HOSTS = ("sched", "w1", "w2", "redis", "http")
 HTTP_PORT = 8080
 SHARED_SCHEDULER_PORT = 8786  # the module's cluster (the limit tests)
 OWN_SCHEDULER_PORT = 8796  # a fault test's own cluster, beside it
-#: A fault lands while the server holds a request of the faulted worker younger than this, on /delay/0.4.
-FRESH = 0.15
-
-
-@dataclass(frozen=True)
-class Arrival:
-    """One request as the server logged it."""
-
-    number: int
-    peer: str
-    monotonic: float
-    wall: float
-    method: str
-    path: str
-    answered: bool
-
-
-class ServerLog:
-    """The recording server's live log."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def read(self) -> list[Arrival]:
-        if not self.path.exists():
-            return []
-        started: dict[int, list[str]] = {}
-        answered: set[int] = set()
-        for line in self.path.read_text(encoding="utf-8").splitlines(keepends=True):
-            if not line.endswith("\n"):
-                break  # being written
-            kind, number, *rest = line.split()
-            if kind == "S":
-                started[int(number)] = rest
-            else:
-                answered.add(int(number))
-        return [
-            Arrival(number, peer, float(mono), float(wall), method, path, number in answered)
-            for number, (peer, mono, wall, method, path) in started.items()
-        ]
-
-    def under(self, prefix: str) -> list[Arrival]:
-        return [a for a in self.read() if a.path.startswith(prefix)]
-
-    def fresh_request(self, peer: str, prefix: str) -> bool:
-        """Whether `peer` has an unanswered request under `prefix` that arrived less than FRESH s ago."""
-        now = time.monotonic()
-        return any(
-            a.peer == peer and not a.answered and now - a.monotonic < FRESH for a in self.under(prefix)
-        )
 
 
 @dataclass
