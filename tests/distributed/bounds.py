@@ -1,8 +1,9 @@
 """Each algorithm's guarantee (see `sessions.ratelimit._algorithms`), checked on a server's arrival times.
 
-A request admitted at `a` reaches the server at `a + d`, with `d` between 0 and `JITTER` (a worker process
-descheduled between admission and send, the network). Each check is the algorithm's bound loosened by
-exactly that much, so an over-admission of a single request beyond the jitter fails it.
+A request admitted at `a` reaches the server at `a + d`, with `d` between 0 and `JITTER`: a waiter may wake
+up to MAX_LATE_TOLERANCE late and keep its slot, the decision's reply may come back late (the limiter does not
+count its round trip as lateness), a worker process may be descheduled between admission and send. Each check
+is the algorithm's bound loosened by exactly that much, so an over-admission beyond the jitter fails it.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import Any
 
 from sessions.ratelimit._limiter import MAX_LATE_TOLERANCE
 
-#: A waiter may wake up to MAX_LATE_TOLERANCE late and still send on its slot; 15 ms more for the send.
-JITTER = MAX_LATE_TOLERANCE + 0.015
+#: MAX_LATE_TOLERANCE for the wake-up, 75 ms for the reply and the send: clean CI runs on 2 busy cores (three
+#: worker processes, PostgreSQL, the scheduler) saw a PostgreSQL-limited run send 21 within 1 s less 40 ms.
+JITTER = MAX_LATE_TOLERANCE + 0.075
 
 
 @dataclass(frozen=True)

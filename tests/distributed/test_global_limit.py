@@ -11,6 +11,7 @@ Bounded: 60 requests per run, 90 s per test.
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Iterator
 from functools import partial
@@ -79,16 +80,19 @@ def test_workers_share_one_limit(
 
 @pytest.mark.parametrize("limit", LIMITS, ids=[limit.algorithm for limit in LIMITS])
 def test_each_check_accepts_the_bound_and_catches_one_more(limit: Limit) -> None:
-    """A schedule at the algorithm's exact bound passes; the same with one request squeezed in fails."""
+    """A schedule at the algorithm's exact bound passes; the same with requests squeezed in fails: one for
+    the windows (the jitter shortens the window), for the buckets one more than the jitter's worth of rate."""
     start = 1000.0  # an aligned window boundary of the 1 s fixed window
+    squeezed = 1
     if limit.algorithm in ("tokenbucket", "leakybucket"):
         capacity = limit.params["capacity"]
         rate = limit.params.get("fill_rate") or limit.params["leak_rate"]
         at_bound = [start] * capacity + [start + (n + 1) / rate for n in range(30)]
+        squeezed = math.floor(rate * JITTER) + 1
     else:
         per_window = limit.params["limit"]
         at_bound = [start + second + JITTER + n * 0.001 for second in range(3) for n in range(per_window)]
-    extra = sorted([*at_bound, at_bound[len(at_bound) // 2] + 0.0005])
+    extra = sorted([*at_bound, *[at_bound[len(at_bound) // 2] + 0.0005] * squeezed])
     assert limit.violations(at_bound, at_bound) == []
     assert limit.violations(extra, extra) != []
 
