@@ -957,16 +957,14 @@ class _SyncBody(httpx.SyncByteStream):
             yield chunk
 
     def close(self) -> None:
-        # The connection goes back to the pool, waking a request waiting for it: on the loop's own thread.
+        # The connection goes back to the pool, waking a request waiting for it: on the loop's own thread,
+        # without waiting for it (this thread's next call is queued behind it on the loop, so it finds the
+        # connection back).
         if self._loop.stopped or self._loop.in_loop_thread():
             self._resp.release()
             return
         with contextlib.suppress(RuntimeError):  # the session closed meanwhile: its pool is gone
-            self._loop.run(_released(self._resp))
-
-
-async def _released(resp: aiohttp.ClientResponse) -> None:
-    resp.release()
+            self._loop.loop.call_soon_threadsafe(self._resp.release)
 
 
 class SyncEngineTransport(httpx.BaseTransport):
