@@ -89,9 +89,12 @@ class _ArrivalLog:
             self.backend.execute(
                 f"CREATE TABLE IF NOT EXISTS {self.arrivals} (ns VARBINARY(190), last BIGINT, tat BIGINT)"
             )
+            # Only a commit that changes the state is an admission: two threads creating the key's row at once
+            # make the loser's INSERT … ON DUPLICATE KEY UPDATE k = k fire AFTER UPDATE on an unchanged row.
             self.backend.execute(
                 f"CREATE TRIGGER {self.trigger} AFTER UPDATE ON {self.table} FOR EACH ROW"
-                f" BEGIN IF NEW.ns = '{prefix}' THEN INSERT INTO {self.arrivals} VALUES (NEW.ns, IF("
+                f" BEGIN IF NEW.ns = '{prefix}' AND NOT (NEW.t <=> OLD.t AND NEW.log <=> OLD.log)"
+                f" THEN INSERT INTO {self.arrivals} VALUES (NEW.ns, IF("
                 " LENGTH(NEW.log) >= 20, CAST(SUBSTRING(NEW.log, LENGTH(NEW.log) - 19, 20) AS SIGNED), NULL"
                 " ), NEW.t); END IF; END"
             )
