@@ -338,10 +338,7 @@ def _report(state: RunState, console: Console, plan: FetchPlan) -> None:
     summary = state.summary
     summary.finish()
     session = state.session
-    busy = getattr(session, "limiter_busy", None)  # wall clock, not the sum of every request's wait
-    for scope, seconds in (
-        busy if busy is not None else getattr(session, "limiter_waits", None) or {}
-    ).items():
+    for scope, seconds in getattr(session, "limiter_busy", {}).items():  # wall clock, per scope
         summary.add_wait(scope, seconds)
     data = summary.to_dict()
     if plan.summary_json:

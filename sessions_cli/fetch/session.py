@@ -71,14 +71,12 @@ class LimiterWaitMeter:
 
     Composed just before `RatelimitMixin`; it observes the limiter's decision hook and changes
     nothing. `limiter_busy` (per scope, the wall-clock time at least one request was waiting, on
-    `clock`) feeds the summary, `limiter_busy_any` (the same over every scope) the progress bar;
-    `limiter_waits` is the plain sum of every request's wait.
+    `clock`) feeds the summary, `limiter_busy_any` (the same over every scope) the progress bar.
     """
 
     clock: Callable[[], float] = staticmethod(time.monotonic)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.limiter_waits: dict[str, float] = {}
         self.limiter_spans: dict[str, WaitSpans] = {}
         self._any_spans = WaitSpans()
         super().__init__(*args, **kwargs)
@@ -88,7 +86,6 @@ class LimiterWaitMeter:
         delay = float(getattr(decision, "delay", 0.0) or 0.0)
         if delay > 0:
             scope = key.partition(":")[2] or key
-            self.limiter_waits[scope] = self.limiter_waits.get(scope, 0.0) + delay
             now = self.clock()
             self.limiter_spans.setdefault(scope, WaitSpans()).add(now, now + delay)
             self._any_spans.add(now, now + delay)

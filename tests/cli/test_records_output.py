@@ -176,7 +176,7 @@ def test_effective_spec_applies_global_flags() -> None:
     assert plain.to_engine() == "http://a.test/"
 
 
-def test_limiter_wait_meter_sums_delays_per_scope() -> None:
+def test_limiter_wait_meter_counts_delays_per_scope() -> None:
     from types import SimpleNamespace
 
     from sessions_cli.fetch.session import LimiterWaitMeter
@@ -192,10 +192,11 @@ def test_limiter_wait_meter_sums_delays_per_scope() -> None:
         pass
 
     session = Metered()
-    for delay in (0.0, 0.5, 0.25):
+    session.clock = lambda: 0.0
+    for delay in (0.0, 0.5, 0.25):  # no delay is no wait; the others overlap from t = 0
         session._ratelimit_granted("Session:api.test", SimpleNamespace(delay=delay))
     session._ratelimit_granted("Session:other.test", SimpleNamespace(delay=1.0))
-    assert session.limiter_waits == {"api.test": 0.75, "other.test": 1.0}
+    assert session.limiter_busy == {"api.test": 0.5, "other.test": 1.0}
 
 
 def test_the_pool_is_at_least_as_wide_as_the_concurrency() -> None:
