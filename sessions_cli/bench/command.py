@@ -154,19 +154,15 @@ def check_cluster(cluster: str | None, *, throughput: bool, url: str | None) -> 
     host's loopback only)."""
     if cluster is None:
         return
-    import importlib.util
-
-    from sessions import ConfigurationError
-    from sessions.distributed import EXTRA_HINT, parse_cluster
+    from sessions_cli.fetch.cluster import cluster_spec
+    from sessions_cli.fetch.options import UsageError
 
     if not throughput:
         raise BenchUsageError("--cluster: runs the throughput mode across a cluster; add --throughput")
     try:
-        spec = parse_cluster(cluster)
-    except ConfigurationError as exc:
-        raise BenchUsageError(f"--cluster: {str(exc).removeprefix('cluster: ')}") from None
-    if importlib.util.find_spec("distributed") is None:
-        raise BenchUsageError(f"--cluster: needs Dask distributed: {EXTRA_HINT}")
+        spec = cluster_spec(cluster)  # the same checks and messages as `sessions fetch --cluster`
+    except UsageError as exc:
+        raise BenchUsageError(str(exc)) from None
     if spec.remote and url is None:
         raise BenchUsageError(
             "--cluster: the embedded httpbin listens on this host's loopback, which remote workers cannot "

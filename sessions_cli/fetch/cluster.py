@@ -51,13 +51,14 @@ _SERVER_HINT = "a server every worker reaches: redis://HOST:6379, postgresql://H
 # --- pre-flight ------------------------------------------------------------------------------------
 
 
-def cluster_spec(plan: FetchPlan) -> ClusterSpec:
-    """The parsed `--cluster`; a usage error names the extra to install when `distributed` is missing."""
+def cluster_spec(text: str) -> ClusterSpec:
+    """The parsed `--cluster` (of `fetch` and `bench`); a usage error names the extra to install when
+    `distributed` is missing."""
     from sessions import ConfigurationError
     from sessions.distributed import EXTRA_HINT, parse_cluster
 
     try:
-        spec = parse_cluster(plan.cluster or "")
+        spec = parse_cluster(text)
     except ConfigurationError as exc:
         raise UsageError("--cluster", str(exc).removeprefix("cluster: ")) from None
     if importlib.util.find_spec("distributed") is None:
@@ -272,7 +273,7 @@ def run_cluster_fetch(
     """Run the fetch on the cluster named by `plan.cluster`; the exit codes of a local run."""
     from sessions.distributed import DistributedFetch
 
-    spec = cluster_spec(plan)
+    spec = cluster_spec(plan.cluster or "")
     check_shared_state(plan, spec)
     interrupted = False
     failure: str | None = None
