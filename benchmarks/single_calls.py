@@ -13,7 +13,10 @@ ratio is taken within a round. Sync:
 * ``ours-mixins``  ``class S(CacheMixin, RatelimitMixin, Session)`` (memory cache and limiter, a limit that never
                    binds) on a miss every call (each URL unique);
 * ``ours-hits``    the same session on one cached URL: every call a cache hit;
-* ``pyreqwest``    raw ``pyreqwest`` ``SyncClient`` (Rust reqwest + hyper; the candidate engine of issue 15).
+* ``pyreqwest``    raw ``pyreqwest`` ``SyncClient`` (Rust reqwest + hyper; the candidate engine of issue 15);
+* ``proto``, ``proto-mixins``, ``proto-hits``, ``proto-async``: the ``ours*`` rows on issue 15's evaluation
+  prototype (``benchmarks/_reqwest_proto.py``: our code paths, pyreqwest doing the I/O; sync single calls on its
+  blocking client in the calling thread).
 
 Async (one event loop): ``httpx-async`` (``httpx.AsyncClient``), ``ours-async`` (``AsyncSession.get``),
 ``aiohttp`` (raw ``ClientSession.get``), ``pyreqwest-async`` (raw ``Client``). Targets (issue 15): ``ours`` ≥ 2.5×
@@ -164,6 +167,19 @@ def contenders(notes: list[str]) -> dict[str, Callable[[], tuple[Run, Callable[[
 
         out["pyreqwest"] = _sync(lambda: SyncClientBuilder().build(), _pyreqwest_get)
         out["pyreqwest-async"] = _async(lambda: ClientBuilder().build(), _pyreqwest_aget)
+        # Issue 15's evaluation prototype: our code paths with pyreqwest doing the I/O.
+        from benchmarks._reqwest_proto import ReqwestAsyncSession, ReqwestSession
+
+        class _ProtoMixed(sessions.CacheMixin, sessions.RatelimitMixin, ReqwestSession):
+            """`_Mixed` on the prototype."""
+
+        def proto_mixed() -> Any:
+            return _ProtoMixed(type="gcra", limit=10**9, period=1, backend="memory")
+
+        out["proto"] = _sync(ReqwestSession, _ours_get)
+        out["proto-mixins"] = _sync(proto_mixed, _ours_get)
+        out["proto-hits"] = _sync(proto_mixed, _hit_get)
+        out["proto-async"] = _async(ReqwestAsyncSession, _httpx_aget)
     return out
 
 
@@ -184,7 +200,7 @@ def _hop_us(calls: int = 20000) -> float:
 
 
 def _urls(base: str, name: str, calls: int, round_: int) -> list[str]:
-    if name == "ours-hits":
+    if name.endswith("-hits"):
         return [f"{base}/hit"] * calls  # one URL, cached by the warm-up call
     return [f"{base}/get?c={name}&r={round_}&i={i}" for i in range(calls)]  # unique: misses for the cache
 
@@ -204,9 +220,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--only", help="comma-separated contenders (their references are kept)")
     args = parser.parse_args()
     notes: list[str] = []
     table = contenders(notes)
+    if args.only:
+        keep = set(args.only.split(",")) | {"httpx", "httpx-async"}
+        table = {name: opener for name, opener in table.items() if name in keep}
     rates: dict[str, list[float]] = {name: [] for name in table}
     with bench_server() as server:
         names = list(table)
@@ -214,14 +234,14 @@ def main() -> None:
             for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
                 warm = (
                     [f"{server.base_url}/hit"] * 20
-                    if name == "ours-hits"
+                    if name.endswith("-hits")
                     else [f"{server.base_url}/warm"] * 20
                 )
                 MISSES[0] = 0
                 rates[name].append(_one(table[name], _urls(server.base_url, name, args.calls, round_), warm))
-                if name == "ours-hits" and MISSES[0] > 1:
+                if name.endswith("-hits") and MISSES[0] > 1:
                     raise SystemExit(
-                        f"ours-hits: {MISSES[0]} calls missed the cache (is the response cacheable?)"
+                        f"{name}: {MISSES[0]} calls missed the cache (is the response cacheable?)"
                     )
         print(
             f"{args.calls} sequential GETs per contender against {server.name}, median of {args.rounds} rounds"
@@ -230,9 +250,7 @@ def main() -> None:
         print(f"note: {note}")
     results: dict[str, Any] = {}
     for name, values in rates.items():
-        reference = (
-            "httpx-async" if name in ("httpx-async", "ours-async", "aiohttp", "pyreqwest-async") else "httpx"
-        )
+        reference = "httpx-async" if name.endswith("-async") or name == "aiohttp" else "httpx"
         ratio = statistics.median(v / r for v, r in zip(values, rates[reference], strict=True))
         results[name] = {"calls_per_s": statistics.median(values), f"ratio_to_{reference}": ratio}
         print(f"  {name:16} {statistics.median(values):8.0f}/s   {ratio:5.2f}x {reference}")

@@ -15,6 +15,8 @@ client construction is outside it):
 * ``httpx-sync``    ``httpx.Client`` sequential (c = 1)
 * ``ours-async``    ``await sessions.AsyncSession().requests(urls, concurrency=c, progress=False)``
 * ``ours-sync``     ``sessions.Session().requests(urls, concurrency=c, progress=False)``
+* ``proto-async``, ``proto-sync``: the ``ours-*`` rows on issue 15's evaluation prototype
+                    (``benchmarks/_reqwest_proto.py``: our batch engine, pyreqwest doing the I/O)
 * ``pyreqwest``     raw pyreqwest (Rust reqwest + hyper, issue 15's candidate engine): the aiohttp worker pool's
                     shape on ``ClientBuilder().max_connections(c)``, each response's body read (skipped with a
                     note when pyreqwest is not installed: ``pip install -e '.[bench]'``)
@@ -229,6 +231,29 @@ def _ours_sync(urls: list[str], c: int, seen: list[str], warm: bool) -> Timing:
     return clk.result
 
 
+async def _proto_async(urls: list[str], c: int, seen: list[str], warm: bool) -> Timing:
+    from benchmarks._reqwest_proto import ReqwestAsyncSession
+
+    if warm:
+        seen.append(_loop_name())
+    async with ReqwestAsyncSession() as s:
+        with Clock() as clk:
+            results = await s.requests(urls, concurrency=c, progress=False)
+    _check_ours(results, len(urls))
+    return clk.result
+
+
+def _proto_sync(urls: list[str], c: int, seen: list[str], warm: bool) -> Timing:
+    from benchmarks._reqwest_proto import ReqwestSession
+
+    with ReqwestSession() as s:
+        kw: dict[str, Any] = {"callbacks": [_loop_probe(seen)]} if warm else {}
+        with Clock() as clk:
+            results = s.requests(urls, concurrency=c, progress=False, **kw)
+    _check_ours(results, len(urls))
+    return clk.result
+
+
 def ours_status() -> tuple[bool, bool, str]:
     """(async available, sync available, note)."""
     try:
@@ -308,6 +333,13 @@ def build_contenders(a: argparse.Namespace, base: str) -> tuple[list[Contender],
             lambda u, w, s: arun(_raw_pyreqwest(u, c, s if w else [])),
             a.n,
         )
+        add(
+            "proto-async",
+            "prototype AsyncSession on pyreqwest",
+            lambda u, w, s: arun(_proto_async(u, c, s, w)),
+            a.n,
+        )
+        add("proto-sync", "prototype Session on pyreqwest", lambda u, w, s: _proto_sync(u, c, s, w), a.n)
     else:
         notes.append("pyreqwest: not installed (pip install -e '.[bench]'): skipped")
     has_async, has_sync, note = ours_status()
