@@ -10,9 +10,9 @@ from __future__ import annotations
 import datetime
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import httpx
 
@@ -52,6 +52,7 @@ class Plan:
     force_refresh: bool = False
     content_type: str = ""
     entry_key: str = ""  # the key the response lives at (a Vary variant key, or the primary key)
+    raw_headers: tuple[tuple[bytes, bytes], ...] = ()  # the request's, as httpx keeps them (memo keys)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +101,9 @@ class CacheCore:
         if extra is None:
             return None  # an auth flow we cannot fingerprint: caching could cross credentials
         key = self.keys.build(method, call.url_str, raw, call.content, facts.content_type, extra)
-        plan = Plan(call, key, facts.directives, content_type=facts.content_type, entry_key=key.key)
+        plan = Plan(
+            call, key, facts.directives, content_type=facts.content_type, entry_key=key.key, raw_headers=raw
+        )
         if options:
             self._apply_options(plan, options)
         return plan
@@ -305,14 +308,15 @@ class CacheCore:
             return self.mark_uncached(response, plan), []
         if content is None or response.status_code == 206:
             return self.mark_uncached(response, plan), []  # unread or partial: never stored
-        headers = dict(response.headers.items())
+        raw = _raw_pairs(response)
+        headers = _header_dict(raw) or dict(response.headers.items())
         if _truncated(headers, content, plan.call.method):
             return self.mark_uncached(response, plan), []
         decision = self._storable(plan, response, headers, len(content))
         if not decision.store:
             log.debug("not caching %s: %s", plan.key.stored_url, decision.reason)
             return self.mark_uncached(response, plan), []
-        return self._entries_for(plan, response, content, headers, decision.expires)
+        return self._entries_for(plan, response, content, headers, decision.expires, raw)
 
     def _defer_until_read(self, plan: Plan, response: Response) -> None:
         """A streamed response is judged on its headers now and stored once the caller has read it all.
@@ -352,6 +356,7 @@ class CacheCore:
         content: bytes,
         headers: Mapping[str, str],
         expires: float | None,
+        raw: RawPairs | None = None,
     ) -> tuple[Response, list[tuple[CachedEntry, float | None]]]:
         vary = tuple(sorted({v.strip().lower() for v in headers.get("vary", "").split(",") if v.strip()}))
         writes: list[tuple[CachedEntry, float | None]] = []
@@ -360,9 +365,9 @@ class CacheCore:
             key = self.keys.variant(plan.key.key, vary, plan.call.headers)
         entry = CachedEntry(
             key=key, method=plan.call.method, url=plan.key.stored_url, status=response.status_code,
-            headers=_storable(response.headers.raw, content, plan.call.method), content=content,
-            created_at=self.clock(), expires=expires,
-            request_headers=self.keys.redact_headers(plan.call.headers.items()), vary=vary,
+            headers=_storable(_raw_pairs(response) if raw is None else raw, content, plan.call.method),
+            content=content, created_at=self.clock(), expires=expires,
+            request_headers=self._redacted_request_headers(plan), vary=vary,
         )  # fmt: skip
         ttl = self.ttl(entry)
         if vary:
@@ -374,6 +379,12 @@ class CacheCore:
         writes.append((entry, ttl))
         self._annotate(response, entry, from_cache=False, revalidated=False)
         return response, writes
+
+    def _redacted_request_headers(self, plan: Plan) -> list[tuple[str, str]]:
+        headers = plan.call.headers
+        if not plan.raw_headers:  # a plan made without them (tests, older callers)
+            return self.keys.redact_headers(headers.items())
+        return self.keys.redact_request_headers(plan.raw_headers, headers)
 
     def ttl(self, entry: CachedEntry) -> float | None:
         """How long storage should keep `entry`: freshness plus the longest window that can use it stale."""
@@ -388,7 +399,34 @@ class CacheCore:
         return max(1.0, entry.expires - self.clock() + grace)
 
 
-def _storable(raw: list[tuple[bytes, bytes]], content: bytes, method: str) -> list[tuple[bytes, bytes]]:
+RawPairs = Sequence[tuple[bytes, bytes]]
+
+
+def _raw_pairs(response: Response) -> RawPairs:
+    """The response's raw (name, value) byte pairs: the engine's own list when nothing has parsed (or
+    replaced) the headers yet, which spares building an `httpx.Headers` to read them back."""
+    attrs = response.__dict__
+    raw = attrs.get("_raw_headers")
+    untouched = attrs.get("_headers") is None and isinstance(raw, list | tuple)
+    if untouched and (not raw or type(raw[0][0]) is bytes):
+        return cast(RawPairs, raw)
+    return response.headers.raw
+
+
+def _header_dict(raw: RawPairs) -> dict[str, str] | None:
+    """``dict(httpx.Headers(raw).items())`` in one pass — lower-case names, repeated names joined by ", " —
+    for ASCII headers; None for any other (httpx's encoding guess then decides)."""
+    out: dict[str, str] = {}
+    try:
+        for name_b, value_b in raw:
+            name, value = name_b.decode("ascii").lower(), value_b.decode("ascii")
+            out[name] = f"{out[name]}, {value}" if name in out else value
+    except UnicodeDecodeError:
+        return None
+    return out
+
+
+def _storable(raw: RawPairs, content: bytes, method: str) -> list[tuple[bytes, bytes]]:
     """Response headers as stored: no cookies, no transfer/content coding (the body is decoded)."""
     decoded = any(name.lower() == b"content-encoding" for name, _ in raw)
     out = [(n, v) for n, v in raw if n.lower() not in _UNSTORED]

@@ -21,7 +21,9 @@ class _Flight(Generic[T]):
     __slots__ = ("done", "error", "value")
 
     def __init__(self) -> None:
-        self.done = threading.Event()
+        # Made by the first follower (under the lock): most fetches have none, and an Event is a Condition
+        # and two locks — a few µs on every cache miss.
+        self.done: threading.Event | None = None
         self.value: T | None = None
         self.error: BaseException | None = None
 
@@ -37,11 +39,15 @@ class Flights(Generic[T]):
         """Run `fetch` once per concurrent `key`; return (value, whether this caller led)."""
         with self._lock:
             flight = self._flights.get(key)
-            leader = flight is None
             if flight is None:
                 flight = self._flights[key] = _Flight()
-        if not leader:
-            flight.done.wait()
+                wait_on = None  # this caller leads
+            else:
+                if flight.done is None:
+                    flight.done = threading.Event()
+                wait_on = flight.done
+        if wait_on is not None:
+            wait_on.wait()
             if flight.error is not None:
                 raise flight.error
             return flight.value, False  # type: ignore[return-value]
@@ -54,7 +60,9 @@ class Flights(Generic[T]):
         finally:
             with self._lock:
                 del self._flights[key]
-            flight.done.set()
+                done = flight.done  # no follower can arrive once the flight is gone
+            if done is not None:
+                done.set()
 
     def busy(self, key: str) -> bool:
         """True while a fetch for `key` is in flight (used to skip duplicate background refreshes)."""

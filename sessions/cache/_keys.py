@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -76,6 +77,11 @@ def normalise_url(raw: str, ignored: frozenset[str], secret: frozenset[str]) -> 
     return _normalise_url(raw, ignored, secret)
 
 
+# A query of unreserved characters, `=` and `&` only: percent-decoding and re-encoding it changes nothing,
+# so its pairs can be split and sorted with str methods (what nearly every API query looks like).
+_PLAIN_QUERY: Final = re.compile(r"[A-Za-z0-9._~=&-]*")
+
+
 @lru_cache(maxsize=_MEMO_MAX)
 def _normalise_url(raw: str, ignored: frozenset[str], secret: frozenset[str]) -> NormalisedURL:
     parts = urlsplit(raw)
@@ -88,17 +94,32 @@ def _normalise_url(raw: str, ignored: frozenset[str], secret: frozenset[str]) ->
     credentials: list[tuple[str, str]] = []
     if parts.username or parts.password:
         credentials.append(("userinfo", f"{parts.username}:{parts.password}"))
-    keyed, stored = _split_query(parse_qsl(parts.query, keep_blank_values=True), ignored, secret, credentials)
     base = f"{scheme}://{netloc}{parts.path or '/'}"
-    return NormalisedURL(
-        for_key=base + (f"?{_encode(keyed)}" if keyed else ""),
-        stored=base + (f"?{_encode(stored)}" if stored else ""),
-        credentials=tuple(credentials),
-    )
+    query = parts.query
+    plain = _PLAIN_QUERY.fullmatch(query) is not None
+    pairs = _plain_pairs(query) if plain else parse_qsl(query, keep_blank_values=True)
+    keyed, stored = _split_query(pairs, ignored, secret, credentials)
+    encode = _encode_plain if plain else _encode
+    for_key = base + (f"?{encode(keyed)}" if keyed else "")
+    if stored == keyed:  # nothing ignored or secret: one encoding serves both
+        return NormalisedURL(for_key=for_key, stored=for_key, credentials=tuple(credentials))
+    stored_url = base + (f"?{encode(stored)}" if stored else "")
+    return NormalisedURL(for_key=for_key, stored=stored_url, credentials=tuple(credentials))
 
 
 def _encode(pairs: list[tuple[str, str]]) -> str:
     return urlencode(sorted(pairs), quote_via=quote, safe="")
+
+
+def _plain_pairs(query: str) -> list[tuple[str, str]]:
+    """`parse_qsl(query, keep_blank_values=True)` for a `_PLAIN_QUERY` (nothing to unquote)."""
+    return [(name, value) for name, _, value in (part.partition("=") for part in query.split("&") if part)]
+
+
+def _encode_plain(pairs: list[tuple[str, str]]) -> str:
+    """`_encode` for pairs of a `_PLAIN_QUERY`: ``quote(..., safe="")`` leaves their characters as they are,
+    except `=` inside a value (a second `=` in a pair), which it escapes."""
+    return "&".join(f"{name}={value.replace('=', '%3D')}" for name, value in sorted(pairs))
 
 
 def _split_query(
@@ -162,6 +183,8 @@ class KeyBuilder:
         self.key_fn = key_fn
         # Hit-path memo: (method, url, body, raw headers, extra credential) → Key.
         self._memo: dict[tuple[object, ...], Key] = {}
+        self._header_memo: dict[tuple[tuple[bytes, bytes], ...], tuple[tuple[tuple[str, str], ...], str]] = {}
+        self._redacted_memo: dict[tuple[tuple[bytes, bytes], ...], list[tuple[str, str]]] = {}
 
     def build(
         self,
@@ -194,25 +217,38 @@ class KeyBuilder:
         extra_credential: bytes,
     ) -> Key:
         norm = normalise_url(url, self.ignored, self.secret)
-        credentials = list(norm.credentials)
-        matched: list[str] = []
-        for name_b, value_b in raw:
-            name = name_b.decode("latin-1").lower()
-            if name in self.secret:
-                credentials.append((name, value_b.decode("latin-1")))
-            elif name not in self.ignored and (
-                name in self.matched or (self.match_all and name not in _UNMATCHED)
-            ):
-                matched.append(f"{name}={value_b.decode('latin-1').strip()}")
+        header_credentials, matched = self._header_parts(raw)
+        credentials = [*norm.credentials, *header_credentials]
         body = self._body_digest(content, content_type, credentials)
         fingerprint = self._fingerprint(credentials, extra_credential)
         if self.key_fn is not None:
             custom = self.key_fn(method, norm.for_key, dict(_decoded(raw)), content)
             parts = [KEY_VERSION, "custom", custom]
         else:
-            parts = [KEY_VERSION, method.upper(), norm.for_key, body, "\n".join(sorted(matched))]
+            parts = [KEY_VERSION, method.upper(), norm.for_key, body, matched]
         digest = hashlib.sha256("\x1f".join(parts).encode() + b"\x1f" + fingerprint).hexdigest()
         return Key(f"{KEY_VERSION}-{digest}", norm.stored, fingerprint)
+
+    def _header_parts(self, raw: tuple[tuple[bytes, bytes], ...]) -> tuple[tuple[tuple[str, str], ...], str]:
+        """(credentials, matched-headers string) of a request's raw headers, memoised: nearly every request
+        of a session carries the same headers, while its URL differs every time."""
+        found = self._header_memo.get(raw)
+        if found is None:
+            credentials: list[tuple[str, str]] = []
+            matched: list[str] = []
+            for name_b, value_b in raw:
+                name = name_b.decode("latin-1").lower()
+                if name in self.secret:
+                    credentials.append((name, value_b.decode("latin-1")))
+                elif name not in self.ignored and (
+                    name in self.matched or (self.match_all and name not in _UNMATCHED)
+                ):
+                    matched.append(f"{name}={value_b.decode('latin-1').strip()}")
+            found = (tuple(credentials), "\n".join(sorted(matched)))
+            if len(self._header_memo) >= _MEMO_MAX:
+                self._header_memo.clear()
+            self._header_memo[raw] = found
+        return found
 
     def _fingerprint(self, credentials: list[tuple[str, str]], extra: bytes) -> bytes:
         if not credentials and not extra:
@@ -276,6 +312,19 @@ class KeyBuilder:
         """Request headers safe to store: credential and ignored values replaced by REDACTED."""
         hidden = self.secret | self.ignored
         return [(n, REDACTED if n.lower() in hidden else v) for n, v in headers]
+
+    def redact_request_headers(
+        self, raw: tuple[tuple[bytes, bytes], ...], headers: Mapping[str, str]
+    ) -> list[tuple[str, str]]:
+        """`redact_headers` of a request's `headers` (an `httpx.Headers`) whose raw pairs are `raw`,
+        memoised per header set; a new list each call, as the entry owns it."""
+        found = self._redacted_memo.get(raw)
+        if found is None:
+            found = self.redact_headers(headers.items())
+            if len(self._redacted_memo) >= _MEMO_MAX:
+                self._redacted_memo.clear()
+            self._redacted_memo[raw] = found
+        return list(found)
 
 
 def _decoded(raw: Iterable[tuple[bytes, bytes]]) -> Iterable[tuple[str, str]]:

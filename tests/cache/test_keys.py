@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import parse_qsl
 
-from sessions.cache._keys import REDACTED, KeyBuilder, normalise_url
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sessions.cache._keys import REDACTED, KeyBuilder, _encode, _encode_plain, _plain_pairs, normalise_url
 
 E: frozenset[str] = frozenset()
 SECRET = frozenset({"api_key", "access_token"})
@@ -38,6 +42,26 @@ class TestNormaliseUrl:
         n = normalise_url("https://h/p?_t=123&x=1", frozenset({"_t"}), E)
         assert n.for_key == "https://h/p?x=1"
         assert "123" not in n.stored
+
+
+class TestPlainQueryFastPath:
+    """A query of unreserved characters, `=` and `&` is split and encoded with str methods: it must give
+    exactly what parse_qsl + urlencode(quote) give, on every such query."""
+
+    @given(st.text(alphabet="ab0.-_~=&", max_size=40))
+    def test_same_pairs_and_encoding_as_the_general_path(self, query: str) -> None:
+        pairs = _plain_pairs(query)
+        assert pairs == parse_qsl(query, keep_blank_values=True)
+        assert _encode_plain(pairs) == _encode(pairs)
+
+    def test_a_plain_and_a_general_query_of_the_same_pairs_share_a_key(self) -> None:
+        plain = normalise_url("http://h/p?b=2&a=x=y&c", E, E)
+        general = normalise_url("http://h/p?b=%32&a=x%3Dy&c", E, E)  # percent-escaped: the general path
+        assert plain.for_key == general.for_key == "http://h/p?a=x%3Dy&b=2&c="
+
+    def test_stored_url_is_the_key_url_when_nothing_is_hidden(self) -> None:
+        n = normalise_url("http://h/p?b=2&a=1", E, SECRET)
+        assert n.stored == n.for_key == "http://h/p?a=1&b=2"
 
 
 class TestKeys:
