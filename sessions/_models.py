@@ -278,9 +278,11 @@ class Call:
 
     @property
     def endpoint(self) -> str:
-        """scheme://host[:port]/path — the unit of per-endpoint limits (no query)."""
+        """scheme://host[:port]/path — the unit of per-endpoint limits: no query, no credentials (the key is
+        stored in shared backends and named in errors), host in lower case and the scheme's default port left
+        out, so every spelling of one endpoint shares its limit."""
         u = self.yurl
-        return f"{u.scheme}://{u.authority}{u.path}"
+        return f"{u.scheme}://{(u.host_port_subcomponent or '').lower()}{u.path}"
 
     def build_request(self) -> httpx.Request:
         """The equivalent `httpx.Request` (built once)."""

@@ -101,6 +101,34 @@ def test_keys_by_scope() -> None:
     assert custom.ratelimit_key(call(url)) == "Session:GET"
 
 
+def test_endpoint_keys_carry_no_credentials_and_one_spelling_per_endpoint(clock: VirtualClock) -> None:
+    # The key is stored in shared backends (Redis, SQL) and named in RateLimitExceeded: a URL's userinfo
+    # must not reach it. Host case and an explicit default port are spellings of the same endpoint.
+    with Session() as session:
+        calls = [
+            session._make_call("GET", url, {}, {})
+            for url in (
+                "http://user:s3cret@Api.Example:80/v1/items?page=2",
+                "http://api.example/v1/items",
+                "https://api.example:443/v1/items",
+                "https://[::1]:8443/v1/items",
+            )
+        ]
+    s = Stub(limit=1, window=10, raise_errors=True, clock=clock)
+    keys = [s.ratelimit_key(c) for c in calls]
+    assert keys == [
+        "Session:http://api.example/v1/items",
+        "Session:http://api.example/v1/items",
+        "Session:https://api.example/v1/items",
+        "Session:https://[::1]:8443/v1/items",
+    ]
+    s._send_wire(calls[0])
+    with pytest.raises(RateLimitExceeded) as info:
+        s._send_wire(calls[1])  # the same endpoint spelled without credentials shares the limit
+    assert "s3cret" not in str(info.value)
+    assert "user" not in info.value.key
+
+
 def test_waits_once_per_request_and_limits_per_endpoint(clock: VirtualClock) -> None:
     s = Stub(limit=2, window=1, clock=clock, sleep_duration=0.05)
     for _ in range(5):
