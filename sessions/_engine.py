@@ -449,6 +449,7 @@ class Engine:
         self._last_plain: httpx.Headers | None = None  # the headers of the last call sent without defaults
         self._default_skip: tuple[str, ...] | None = None  # `_auto_headers_to_skip` of the defaults
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = os.getpid()  # the process whose loop made `_session`
         self._timeouts: dict[tuple[float | None, ...] | None, _TimeoutPlan] = {}
         self._closed = False
         self._watchdog = ReadWatchdog()
@@ -470,7 +471,9 @@ class Engine:
             return session
         if self._closed:
             raise RuntimeError("Cannot send a request, as the session has been closed.")
-        if session is not None:
+        if session is not None and self._pid != os.getpid():
+            self._abandon_inherited()  # a forked child's copy of the parent's pool: the parent's to close
+        elif session is not None:
             self.close_from_other_loop()  # a pool is bound to its loop: the old one cannot serve here
         limits = self._limits
         connector = _WatchedConnector(
@@ -481,7 +484,7 @@ class Engine:
         )
         self._session = _client_session(connector, None)
         self._defaulted = None
-        self._loop = loop
+        self._loop, self._pid = loop, os.getpid()
         return self._session
 
     def _client_for(
@@ -628,8 +631,19 @@ class Engine:
             ssl=self._ssl_for(url),
         )
 
+    def _abandon_inherited(self) -> None:
+        """Drop, without closing, a pool inherited through fork(). Closing it here would unregister its
+        sockets from the parent's epoll instance (shared across fork): the parent's next read on that
+        connection would never wake up (a ReadTimeout there). Kept referenced so no finalizer closes it."""
+        _INHERITED.append((self._session, self._defaulted, self._loop))
+        self._session = self._defaulted = None
+        self._loop = None
+        self._watchdog = ReadWatchdog()  # its task, if any, lives on the parent's loop
+
     async def aclose(self) -> None:
         """Close the pool; the engine refuses new requests afterwards."""
+        if self._session is not None and self._pid != os.getpid():
+            self._abandon_inherited()
         self._closed = True
         self._watchdog.stop()
         defaulted, self._defaulted = self._defaulted, None
@@ -644,8 +658,8 @@ class Engine:
         # asyncio.run): httpx says nothing then, and neither do we — aiohttp would print "Unclosed client
         # session" for each pool. Closed as when a call comes from another loop; a loop that is gone cannot
         # close its sockets any more (that error is dropped): the process, or the GC, does.
-        if self._session is None:
-            return
+        if self._session is None or self._pid != os.getpid():
+            return  # nothing, or a pool a forked child inherited: never closed from the child
         with contextlib.suppress(Exception):  # a finalizer can report nothing; the pool is gone anyway
             self.close_from_other_loop(final=True)
 
@@ -653,6 +667,9 @@ class Engine:
         """Best-effort close when the owning loop is gone (no await possible); `final`: for good."""
         if final:
             self._closed = True
+        if self._session is not None and self._pid != os.getpid():
+            self._abandon_inherited()
+            return
         defaulted, self._defaulted = self._defaulted, None
         if defaulted is not None:
             defaulted._connector = None  # shares the pool closed below
@@ -775,6 +792,10 @@ async def _finish_other_tasks(grace: float) -> None:
 
 
 CLOSED_MESSAGE = "Cannot send a request, as the session has been closed."
+#: What a forked child inherited and must never close: the parent's loops and pools. Closing a loop or a
+#: transport unregisters file descriptors from an epoll instance the parent shares, which silences the
+#: parent's sockets and its loop's wake-up pipe. Kept referenced, so no finalizer closes them either.
+_INHERITED: list[object] = []
 _LOOP_THREADS: weakref.WeakSet[LoopThread] = weakref.WeakSet()
 
 
@@ -842,6 +863,8 @@ class LoopThread:
             return self._loop
 
     def _start(self) -> None:
+        if self._loop is not None and self._pid != os.getpid():
+            _INHERITED.append(self._loop)  # a forked child: the parent's loop (see `_INHERITED`)
         loop = asyncio.new_event_loop()
         ready = threading.Event()
 

@@ -434,6 +434,33 @@ def test_a_forked_child_can_use_a_session_whose_lock_another_thread_held() -> No
         assert child.exitcode == 0
 
 
+def _use_and_drop_in_child(session: Session, url: str, queue: multiprocessing.Queue[int]) -> None:
+    import gc
+
+    queue.put(session.get(url).status_code)  # the child's own loop and pool replace the inherited ones
+    gc.collect()  # and whatever the child dropped is finalized here, in the child
+    queue.put(session.get(url).status_code)
+
+
+def test_a_forked_child_using_the_session_leaves_the_parents_connections_working() -> None:
+    # The child used to close the pool (and loop) it inherited: closing unregisters their sockets from the
+    # epoll instance parent and child share, so the parent's next read on its kept-alive connection never
+    # woke up — a ReadTimeout in the parent after the child had run.
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    with LocalHttpbin() as httpbin, Session(timeout=3) as s:
+        url = f"{httpbin.url}/get"
+        assert s.get(url).status_code == 200  # a kept-alive connection in the pool the child inherits
+        ctx = multiprocessing.get_context("fork")
+        queue: multiprocessing.Queue[int] = ctx.Queue()
+        child = ctx.Process(target=_use_and_drop_in_child, args=(s, url, queue))
+        child.start()
+        assert [queue.get(timeout=30), queue.get(timeout=30)] == [200, 200]
+        child.join(timeout=30)
+        assert child.exitcode == 0
+        assert [s.get(url).status_code for _ in range(3)] == [200, 200, 200]
+
+
 async def test_an_attempt_hook_patched_on_the_instance_is_still_called(httpbin: LocalHttpbin) -> None:
     """The dispatch loop skips the plain attempt hook for speed, but never one a test or user replaced."""
     url = f"{httpbin.url}/get"
