@@ -33,7 +33,7 @@ from httpx._client import USE_CLIENT_DEFAULT, UseClientDefault
 from httpx._content import encode_request
 
 from ._alarm import on_asyncio, precise_sleep
-from ._engine import AsyncEngineTransport, Engine, LoopThread, SyncEngineTransport
+from ._engine import NOT_RUN, AsyncEngineTransport, CallerLoop, Engine, LoopThread, SyncEngineTransport
 from ._models import Call, ErrorResult, Response
 from ._options import CLAIMED, KNOWN, reject_unknown
 from ._retry import Retry
@@ -424,7 +424,8 @@ def _split_kwargs(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
     return httpx_kwargs, options
 
 
-def _stop_dropped(loop_thread: LoopThread, engine: Engine) -> None:
+def _stop_dropped(loop_thread: LoopThread, engine: Engine, caller: CallerLoop) -> None:
+    caller.close()
     loop_thread.stop(engine.aclose())
 
 
@@ -454,7 +455,9 @@ class Session(_SessionCore, httpx.Client):
         self._loop_thread.final_at_exit = self._engine.aclose
         # A session dropped unclosed (`Session().get(url)` in a loop) stops its loop thread and pool when it
         # is collected, as an httpx.Client's pool goes with it; at exit, `_close_open_sessions_at_exit` does.
-        weakref.finalize(self, _stop_dropped, self._loop_thread, self._engine).atexit = False
+        self._caller_loop = CallerLoop(self._engine)
+        finalizer = weakref.finalize(self, _stop_dropped, self._loop_thread, self._engine, self._caller_loop)
+        finalizer.atexit = False
         self._fast_ok = engine is not None
         self._retry = Retry.coerce(retries)
         self._max_redirects = httpx_kwargs.get("max_redirects", 20)
@@ -547,13 +550,15 @@ class Session(_SessionCore, httpx.Client):
             call.attempt += 1
 
     def _send_wire(self, call: Call) -> Response:
-        """One wire attempt: the fast path through aiohttp, or httpx's send()."""
+        """One wire attempt: the fast path through aiohttp (on this thread, else on the loop thread), or
+        httpx's send()."""
         if call.fast and not call.stream:
-            return self._loop_thread.run(self._engine.fetch(call))
-        response = httpx.Client.send(
+            fetched = self._caller_loop.fetch(call)
+            return self._loop_thread.run(self._engine.fetch(call)) if fetched is NOT_RUN else fetched
+        sent = httpx.Client.send(
             self, call.build_request(), stream=call.stream, auth=call.auth, follow_redirects=False
         )
-        return Response.adopt(response)
+        return Response.adopt(sent)
 
     async def _asend_wire(self, call: Call) -> Response:
         """One wire attempt inside a batch (on the session's loop thread)."""
@@ -602,6 +607,7 @@ class Session(_SessionCore, httpx.Client):
             httpx.Client.__exit__(self, *self._exit_info)
         else:
             httpx.Client.close(self)
+        self._caller_loop.close()
         self._loop_thread.stop(self._engine.aclose())
 
     def __enter__(self) -> Session:

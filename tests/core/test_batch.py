@@ -150,10 +150,11 @@ def test_session_config_return_callbacks_switch(
     assert result.callbacks is None
 
 
-def test_batch_shares_the_session_pool(httpbin: LocalHttpbin) -> None:
+def test_batches_share_the_session_pool(httpbin: LocalHttpbin) -> None:
     with Session() as s:
-        s.get(f"{httpbin.url}/get")
+        s.requests([f"{httpbin.url}/get"] * 5, progress=False)
         pool = s._engine._session
+        assert pool is not None
         s.requests([f"{httpbin.url}/get"] * 5, progress=False)
         assert s._engine._session is pool
 

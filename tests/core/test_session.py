@@ -331,7 +331,9 @@ def test_edited_session_headers_become_the_pools_defaults_again(httpbin: LocalHt
         s.headers["X-Token"] = "b"
         for _ in range(3):
             assert s.get(f"{httpbin.url}/headers").json()["headers"]["X-Token"] == "b"
-        defaults = s._engine._defaulted
+        engine = s._caller_loop._engine  # single calls run on the calling thread's loop and pool
+        assert engine is not None
+        defaults = engine._defaulted
         assert defaults is not None
         assert defaults.headers.getall("X-Token") == ["b"]
         once = s.get(f"{httpbin.url}/headers", headers={"X-Token": "once"})
