@@ -18,6 +18,9 @@ ratio is taken within a round. Sync:
   prototype (``benchmarks/_reqwest_proto.py``: our code paths, pyreqwest doing the I/O; sync single calls on its
   blocking client in the calling thread).
 
+``aiohttp-per-call``: raw aiohttp run the way a sync ``Session`` runs its calls (``run_until_complete`` of one call at a
+time on a private loop), the ceiling of that design on the aiohttp engine.
+
 Async (one event loop): ``httpx-async`` (``httpx.AsyncClient``), ``ours-async`` (``AsyncSession.get``),
 ``aiohttp`` (raw ``ClientSession.get``), ``pyreqwest-async`` (raw ``Client``). Targets (issue 15): ``ours`` ≥ 2.5×
 ``httpx``; ``ours-mixins`` ≥ 2×; hits unchanged or faster.
@@ -148,6 +151,25 @@ async def _pyreqwest_aget(client: Any, url: str) -> int:
     return int(response.status)
 
 
+def _aiohttp_per_call() -> tuple[Run, Callable[[], None]]:
+    """Raw aiohttp driven the way a sync `Session` drives it: `run_until_complete` of one call at a time on a
+    private loop — the ceiling of that design on this engine."""
+    import aiohttp
+
+    loop = asyncio.new_event_loop()
+    client = loop.run_until_complete(_enter(aiohttp.ClientSession))
+
+    def run(urls: list[str]) -> None:
+        for url in urls:
+            _check(loop.run_until_complete(_aiohttp_get(client, url)))
+
+    def close() -> None:
+        loop.run_until_complete(client.__aexit__(None, None, None))
+        loop.close()
+
+    return run, close
+
+
 def contenders(notes: list[str]) -> dict[str, Callable[[], tuple[Run, Callable[[], None]]]]:
     out: dict[str, Callable[[], tuple[Run, Callable[[], None]]]] = {
         "httpx": _sync(httpx.Client, _ours_get),
@@ -160,6 +182,7 @@ def contenders(notes: list[str]) -> dict[str, Callable[[], tuple[Run, Callable[[
     import aiohttp
 
     out["aiohttp"] = _async(aiohttp.ClientSession, _aiohttp_get)
+    out["aiohttp-per-call"] = _aiohttp_per_call
     if importlib.util.find_spec("pyreqwest") is None:
         notes.append("pyreqwest not installed (pip install -e '.[bench]'): skipped")
     else:
