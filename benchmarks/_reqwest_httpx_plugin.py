@@ -17,6 +17,7 @@ import httpx
 import pytest
 from pyreqwest.client import ClientBuilder, SyncClientBuilder
 from pyreqwest.compatibility.httpx import HttpxTransport, SyncHttpxTransport
+from swap_plugin import point_modules_at  # tests/httpx_suite, on the path reqwest_fidelity.py gives
 
 
 def _seconds(value: float) -> datetime.timedelta:
@@ -63,7 +64,4 @@ _SHIM.AsyncClient = AsyncClient  # type: ignore[attr-defined]
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: Any, items: list[pytest.Item]) -> None:
-    for item in items:
-        module = getattr(item, "module", None)
-        if module is not None and getattr(module, "httpx", None) is httpx:
-            module.httpx = _SHIM
+    point_modules_at(_SHIM, items)

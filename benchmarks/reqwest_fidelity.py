@@ -35,7 +35,8 @@ import httpx
 from pyreqwest.client import SyncClientBuilder
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests" / "httpx_suite"))
+SUITE = HERE.parent / "tests" / "httpx_suite"  # its runner's helpers, and the swap plugin's
+sys.path.insert(0, str(SUITE))
 
 SEEN: list[list[tuple[str, str]]] = []  # request headers as the server read them, in order
 
@@ -124,7 +125,9 @@ def suite() -> None:
         for name, plugin in (("plain", ()), ("pyreqwest", ("-p", "_reqwest_httpx_plugin"))):
             env = dict(
                 os.environ,
-                PYTHONPATH=os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])),
+                PYTHONPATH=os.pathsep.join(
+                    filter(None, [str(HERE), str(SUITE), os.environ.get("PYTHONPATH")])
+                ),
             )
             report = Path(tmp) / f"{name}.xml"
             command = [sys.executable, "-m", "pytest", *run.PYTEST_ARGS, *plugin, f"--junitxml={report}"]

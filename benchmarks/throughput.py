@@ -208,8 +208,12 @@ def _loop_probe(seen: list[str]) -> Callable[[Any], None]:
     return probe
 
 
-async def _ours_async(urls: list[str], c: int, seen: list[str], warm: bool) -> Timing:
-    from sessions import AsyncSession
+async def _ours_async(urls: list[str], c: int, seen: list[str], warm: bool, proto: bool = False) -> Timing:
+    """`AsyncSession.requests`; ``proto``: on issue 15's pyreqwest prototype (`_reqwest_proto.py`)."""
+    if proto:
+        from benchmarks._reqwest_proto import ReqwestAsyncSession as AsyncSession
+    else:
+        from sessions import AsyncSession
 
     if warm:
         seen.append(_loop_name())
@@ -220,33 +224,14 @@ async def _ours_async(urls: list[str], c: int, seen: list[str], warm: bool) -> T
     return clk.result
 
 
-def _ours_sync(urls: list[str], c: int, seen: list[str], warm: bool) -> Timing:
-    from sessions import Session
+def _ours_sync(urls: list[str], c: int, seen: list[str], warm: bool, proto: bool = False) -> Timing:
+    """`Session.requests`; ``proto``: on issue 15's pyreqwest prototype (`_reqwest_proto.py`)."""
+    if proto:
+        from benchmarks._reqwest_proto import ReqwestSession as Session
+    else:
+        from sessions import Session
 
     with Session() as s:
-        kw: dict[str, Any] = {"callbacks": [_loop_probe(seen)]} if warm else {}
-        with Clock() as clk:
-            results = s.requests(urls, concurrency=c, progress=False, **kw)
-    _check_ours(results, len(urls))
-    return clk.result
-
-
-async def _proto_async(urls: list[str], c: int, seen: list[str], warm: bool) -> Timing:
-    from benchmarks._reqwest_proto import ReqwestAsyncSession
-
-    if warm:
-        seen.append(_loop_name())
-    async with ReqwestAsyncSession() as s:
-        with Clock() as clk:
-            results = await s.requests(urls, concurrency=c, progress=False)
-    _check_ours(results, len(urls))
-    return clk.result
-
-
-def _proto_sync(urls: list[str], c: int, seen: list[str], warm: bool) -> Timing:
-    from benchmarks._reqwest_proto import ReqwestSession
-
-    with ReqwestSession() as s:
         kw: dict[str, Any] = {"callbacks": [_loop_probe(seen)]} if warm else {}
         with Clock() as clk:
             results = s.requests(urls, concurrency=c, progress=False, **kw)
@@ -336,10 +321,15 @@ def build_contenders(a: argparse.Namespace, base: str) -> tuple[list[Contender],
         add(
             "proto-async",
             "prototype AsyncSession on pyreqwest",
-            lambda u, w, s: arun(_proto_async(u, c, s, w)),
+            lambda u, w, s: arun(_ours_async(u, c, s, w, proto=True)),
             a.n,
         )
-        add("proto-sync", "prototype Session on pyreqwest", lambda u, w, s: _proto_sync(u, c, s, w), a.n)
+        add(
+            "proto-sync",
+            "prototype Session on pyreqwest",
+            lambda u, w, s: _ours_sync(u, c, s, w, proto=True),
+            a.n,
+        )
     else:
         notes.append("pyreqwest: not installed (pip install -e '.[bench]'): skipped")
     has_async, has_sync, note = ours_status()

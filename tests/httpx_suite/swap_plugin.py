@@ -29,9 +29,14 @@ def _swapped_httpx() -> types.ModuleType:
 _SHIM = _swapped_httpx()
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(session: pytest.Session, config: Any, items: list[pytest.Item]) -> None:
+def point_modules_at(shim: types.ModuleType, items: list[pytest.Item]) -> None:
+    """Point the ``httpx`` name of every collected test module that imported httpx at ``shim``."""
     for item in items:
         module = getattr(item, "module", None)
         if module is not None and getattr(module, "httpx", None) is httpx:
-            module.httpx = _SHIM
+            module.httpx = shim
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: Any, items: list[pytest.Item]) -> None:
+    point_modules_at(_SHIM, items)
