@@ -7,7 +7,8 @@ Design points:
 * **Bounded memory.** `iterate()` hands results over through a queue of `concurrency`
   slots; a slow consumer stops the workers instead of piling results up.
 * **Same session.** Every item goes through the session's own `_adispatch` hook chain:
-  the same pool, limiter state and cache as single calls (the original forked a session).
+  the same limiter state and cache as single calls (the original forked a session), and for an
+  `AsyncSession` the same pool (a sync `Session`'s single calls use their own: `CallerLoop`).
 * **Errors in place.** A failed item yields an `ErrorResult` in its slot; with
   `raise_errors=True` the first failure raises `BatchError` instead.
 """

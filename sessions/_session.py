@@ -453,8 +453,8 @@ class Session(_SessionCore, httpx.Client):
         httpx.Client.__init__(self, **httpx_kwargs)
         self._engine = engine if engine is not None else Engine()
         self._loop_thread.final_at_exit = self._engine.aclose
-        # A session dropped unclosed (`Session().get(url)` in a loop) stops its loop thread and pool when it
-        # is collected, as an httpx.Client's pool goes with it; at exit, `_close_open_sessions_at_exit` does.
+        # A session dropped unclosed (`Session().get(url)` in a loop) closes its loops and pools when it is
+        # collected, as an httpx.Client's pool goes with it; at exit, `_close_open_sessions_at_exit` does.
         self._caller_loop = CallerLoop(self._engine)
         finalizer = weakref.finalize(self, _stop_dropped, self._loop_thread, self._engine, self._caller_loop)
         finalizer.atexit = False
