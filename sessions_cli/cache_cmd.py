@@ -4,10 +4,10 @@ Works on the persistent backends (sqlite, redis) through the library's storage c
 `clear` and `rm` touch only this cache's namespace (`--key`), never other data.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: Typer would compile and eval every string
+# annotation of the commands below twice, on every start of any command (~0.3 ms an option).
 
 import fnmatch
-import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,7 +39,7 @@ UrlGlob = Annotated[str | None, typer.Option("--url", help="Only URLs matching t
 Expired = Annotated[bool, typer.Option("--expired", help="Only expired entries.")]
 
 
-def _err() -> Console:
+def _err() -> "Console":
     from rich.console import Console
 
     return Console(stderr=True, highlight=False)
@@ -135,6 +135,8 @@ def ls(
     key: Key = "Session",
 ) -> None:
     """List cached entries (status, method, URL, size, created, expires)."""
+    import json
+
     keep = entry_filter(url, expired, None, time.time())
     with _storage(backend, db, redis_url, key) as storage:
         for info in filter(keep, storage.infos()):

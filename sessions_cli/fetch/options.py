@@ -14,7 +14,6 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Any
 
 __all__ = [
@@ -233,6 +232,8 @@ def _rate_count(rate: RateSpec) -> int:
     """The number of requests of `--rate L/P`, for the algorithms that count whole requests."""
     if rate.limit == int(rate.limit):
         return int(rate.limit)
+    from fractions import Fraction
+
     scale = Fraction(rate.limit).limit_denominator(1000).denominator
     same = f"{rate.limit * scale:g}/{rate.period * scale:g}s"
     raise UsageError(
