@@ -992,15 +992,16 @@ class CallerLoop:
     and waiting. That hand-over costs two thread wake-ups a call (~110 µs on a VM), as much as the rest of a
     small request.
 
-    One thread at a time: a caller that finds the loop taken (another thread's call), or that already runs an
-    event loop (a sync call inside async code, a batch callback), gets `NOT_RUN` and takes the loop thread as
-    before; so does a call made while the loop thread's pool has a connection in use (a batch, another
-    thread's call, an open stream), which keeps ``max_connections`` as httpx does: with a stream open on the
-    only connection, the next call waits for it (or raises `httpx.PoolTimeout`). Only a race — a batch
-    starting while this loop's call is in flight — can put one request beyond the limit on the wire. Batches,
-    streams and the httpx path stay on the loop thread. Between calls nothing runs the loop:
-    each call first lets it take in what arrived meanwhile (a server closing an idle kept-alive connection),
-    so that connection is not picked for the request.
+    One thread at a time: a caller that already runs an event loop (a sync call inside async code, a batch
+    callback), or that finds the loop thread's pool with a connection in use (a batch, another thread's
+    call, an open stream), gets `NOT_RUN` and takes the loop thread as before, so `max_connections` holds as
+    in httpx (with a stream open on the only connection the next call waits, or raises `httpx.PoolTimeout`).
+    A caller that finds the loop taken by another thread hops too while the loop thread's pool has room for
+    both calls, and otherwise waits for the loop, up to the pool timeout. Only a batch started while this
+    loop's call is in flight can put one request beyond the limit on the wire. `close()` from another thread
+    cancels a call in flight (it raises RuntimeError, as on the loop thread). Between calls nothing runs the
+    loop: each call first lets it take in what arrived meanwhile (a server closing an idle kept-alive
+    connection), so that connection is not picked for the request.
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -1008,6 +1009,7 @@ class CallerLoop:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._engine: Engine | None = None
+        self._task: asyncio.Task[Response] | None = None  # the call in flight, for a close() from elsewhere
         self._pid = os.getpid()
         self._closed = False
         _CALLER_LOOPS.add(self)
@@ -1020,7 +1022,7 @@ class CallerLoop:
             return NOT_RUN  # type: ignore[no-any-return]
         if self._pid != os.getpid():
             self._forget_parent()
-        if not self._lock.acquire(blocking=False):
+        if not self._acquire(call):
             return NOT_RUN  # type: ignore[no-any-return]
         try:
             if self._closed:
@@ -1028,42 +1030,106 @@ class CallerLoop:
             loop, engine = self._loop, self._engine
             if loop is None or engine is None:
                 loop, engine = self._loop, self._engine = asyncio.new_event_loop(), self._template.sibling()
-            task = loop.create_task(_after_arrivals(engine.fetch(call)))
+            task = self._task = loop.create_task(_after_arrivals(engine.fetch(call)))
             try:
                 return loop.run_until_complete(task)
-            except BaseException:  # Ctrl-C in the middle: let the call unwind on the loop before going on
-                if not task.done():
-                    task.cancel()
-                    with contextlib.suppress(BaseException):
-                        loop.run_until_complete(task)
+            except asyncio.CancelledError:
+                if not self._closed:
+                    raise
+                raise RuntimeError("the session was closed while this call was running") from None
+            except BaseException:  # Ctrl-C in the middle: let the call unwind, briefly, before going on
+                self._unwind(loop, task)
                 raise
         finally:
+            self._task = None
+            if self._closed:
+                self._close_here()  # close() came from another thread during this call: it left it to us
             self._lock.release()
+
+    def _acquire(self, call: Call) -> bool:
+        """Take the loop, or say the caller should hop. With the loop taken by another thread's call, a hop
+        would add a connection beside that one: allowed while the loop thread's pool keeps room for both,
+        otherwise the caller waits for the loop (bounded by the pool timeout), as httpx's pool would."""
+        if self._lock.acquire(blocking=False):
+            return True
+        limit = self._template._limits.max_connections
+        if limit is None or self._template.connections_in_use() + 2 <= limit:
+            return False
+        pool = None if call.timeout is None else call.timeout.pool
+        if self._lock.acquire(timeout=-1 if pool is None else pool):
+            return True
+        raise httpx.PoolTimeout("no connection free within the pool timeout", request=_request_of(call))
+
+    def _unwind(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Response]) -> None:
+        """Cancel an interrupted call and give it a second to unwind; a loop it leaves in a state that
+        cannot finish is dropped (the next call makes a new loop and pool)."""
+        if task.done():
+            return
+        task.cancel()
+        with contextlib.suppress(BaseException):  # interrupted again, or the loop is broken: dropped below
+            loop.run_until_complete(asyncio.wait({task}, timeout=1.0))
+        if not task.done():
+            _INHERITED.append((self._loop, self._engine))  # never closed from under the stuck task
+            self._loop = self._engine = None
 
     def _forget_parent(self) -> None:
         """In a forked child: the parent's loop and pool are never closed here (see `_INHERITED`), and the
         lock may have been held by a parent thread that does not exist here."""
         _INHERITED.append((self._loop, self._engine))
         self._loop = self._engine = None
+        self._task = None
         self._lock = threading.Lock()
         self._pid = os.getpid()
 
     def close(self) -> None:
-        """Close the pool and the loop (waits for a call in flight on another thread to end)."""
+        """Close the pool and the loop. A call in flight on another thread is cancelled (it raises
+        RuntimeError, as on the loop thread) and that thread closes them as its call ends."""
         if self._pid != os.getpid():
             self._forget_parent()
-        with self._lock:
-            self._closed = True
-            loop, engine, self._loop, self._engine = self._loop, self._engine, None, None
+        self._closed = True
+        if not self._lock.acquire(blocking=False):
+            loop, task = self._loop, self._task
+            if loop is not None and task is not None:
+                with contextlib.suppress(RuntimeError):  # the loop just stopped: the owner closes anyway
+                    loop.call_soon_threadsafe(task.cancel)
+            # The cancelled call ends within a loop turn or two; if its thread saw `_closed` too early to
+            # close, the lock comes free here. Bounded: a thread that never runs again (exit) is not waited.
+            if not self._lock.acquire(timeout=1.0):
+                return
+        try:
+            self._close_here()
+        finally:
+            self._lock.release()
+
+    def _close_here(self) -> None:
+        """Close the loop and pool (with the lock held, the loop not running)."""
+        loop, engine, self._loop, self._engine = self._loop, self._engine, None, None
         if loop is None or engine is None:
             return
-        if asyncio._get_running_loop() is None:
+
+        def finish() -> None:
             with contextlib.suppress(Exception):
                 loop.run_until_complete(engine.aclose())
                 loop.run_until_complete(_finish_other_tasks(grace=0.0))  # the transports' last callbacks
-        else:  # closed from async code (a running loop in this thread): no loop of ours can run here
-            engine.close_from_other_loop(final=True)
-        loop.close()
+            loop.close()
+
+        if asyncio._get_running_loop() is None:
+            finish()
+        else:  # this thread runs an event loop (close() from async code): ours can only run on another
+            closer = threading.Thread(target=finish, name="sessions-close", daemon=True)
+            closer.start()
+            closer.join(timeout=10)
+
+
+def _forget_parents_of_caller_loops() -> None:
+    # At fork, not lazily on first use: a child that never calls still finalizes what it inherited when it
+    # exits, and aiohttp's finalizers would close the parent's sockets (see `_INHERITED`).
+    for caller in list(_CALLER_LOOPS):
+        caller._forget_parent()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_parents_of_caller_loops)
 
 
 async def _after_arrivals(fetch: Coroutine[Any, Any, Response]) -> Response:

@@ -104,3 +104,119 @@ def test_a_closed_session_refuses_calls(httpbin: LocalHttpbin) -> None:
     s.close()
     with pytest.raises(RuntimeError, match="closed"):
         s.get(f"{httpbin.url}/get")
+
+
+def test_close_from_another_thread_ends_a_call_in_flight_at_once(httpbin: LocalHttpbin) -> None:
+    # close() used to wait for the other thread's call (for ever with timeout=None, which also hung exit).
+    s = Session(timeout=None)
+    s.get(f"{httpbin.url}/get")
+    outcome: list[BaseException] = []
+
+    def slow() -> None:
+        try:
+            s.get(f"{httpbin.url}/delay/10")
+        except BaseException as exc:
+            outcome.append(exc)
+
+    caller = threading.Thread(target=slow)
+    caller.start()
+    while s._caller_loop._task is None and caller.is_alive():
+        threading.Event().wait(0.01)
+    s.close()
+    caller.join(5)
+    assert not caller.is_alive()
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], RuntimeError)
+    assert "closed while this call was running" in str(outcome[0])
+    assert s._caller_loop._loop is None  # the calling thread closed the loop and pool as its call ended
+
+
+@pytest.fixture
+def counts_concurrency() -> Iterator[tuple[str, list[int]]]:
+    """A threaded server holding each request 0.3 s; yields its URL and [most requests seen at once]."""
+    import http.server
+
+    state = {"now": 0, "most": 0}
+    lock = threading.Lock()
+    most = [0]
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            with lock:
+                state["now"] += 1
+                most[0] = state["most"] = max(state["most"], state["now"])
+            threading.Event().wait(0.3)
+            with lock:
+                state["now"] -= 1
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/", most
+    server.shutdown()
+    server.server_close()
+
+
+def test_max_connections_holds_for_calls_from_several_threads(
+    counts_concurrency: tuple[str, list[int]],
+) -> None:
+    # A thread finding the caller's loop taken used to hop to the loop thread's pool, one connection more
+    # than max_connections=1 allows; it now waits for the loop, as httpx's pool makes it wait.
+    import httpx
+
+    url, most = counts_concurrency
+    with Session(limits=httpx.Limits(max_connections=1), timeout=httpx.Timeout(10.0)) as s:
+        threads = [threading.Thread(target=lambda: s.get(url)) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    assert most[0] == 1
+
+
+QUIET_FORK = """
+import os, sys
+from sessions import Session
+s = Session(timeout=3)
+print(s.get(URL).status_code)
+child = os.fork()
+if child == 0:
+    sys.exit(0)  # a normal exit: the child finalizes what it inherited, without ever using the session
+os.waitpid(child, 0)
+print(s.get(URL).status_code)
+"""
+
+CLOSE_IN_ASYNC = """
+import asyncio
+from sessions import Session
+async def main():
+    s = Session()
+    print((await asyncio.to_thread(s.get, URL)).status_code)
+    s.close()  # from a thread that runs an event loop
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("script", [QUIET_FORK, CLOSE_IN_ASYNC], ids=["fork-child-exits", "close-in-async"])
+def test_scripts_run_cleanly(script: str, httpbin: LocalHttpbin) -> None:
+    # fork-child-exits: the child's exit closed the parent's kept-alive connection (shared epoll), the
+    # parent's next call timed out. close-in-async: the pool's last tasks were destroyed pending, noisily.
+    import subprocess
+    import sys
+
+    code = f"URL = {httpbin.url + '/get'!r}\n" + script
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert set(done.stdout.split()) == {"200"}
+    assert done.stderr == ""
