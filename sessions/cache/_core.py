@@ -45,6 +45,7 @@ class Plan:
     call: Call
     key: Key
     directives: Directives
+    raw_headers: tuple[tuple[bytes, bytes], ...]  # the request's, as httpx keeps them (memo keys)
     expire_after: policy.ExpireAfter | None = None
     expire_after_given: bool = False
     only_if_cached: bool = False
@@ -52,7 +53,6 @@ class Plan:
     force_refresh: bool = False
     content_type: str = ""
     entry_key: str = ""  # the key the response lives at (a Vary variant key, or the primary key)
-    raw_headers: tuple[tuple[bytes, bytes], ...] = ()  # the request's, as httpx keeps them (memo keys)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,9 +101,7 @@ class CacheCore:
         if extra is None:
             return None  # an auth flow we cannot fingerprint: caching could cross credentials
         key = self.keys.build(method, call.url_str, raw, call.content, facts.content_type, extra)
-        plan = Plan(
-            call, key, facts.directives, content_type=facts.content_type, entry_key=key.key, raw_headers=raw
-        )
+        plan = Plan(call, key, facts.directives, raw, content_type=facts.content_type, entry_key=key.key)
         if options:
             self._apply_options(plan, options)
         return plan
@@ -308,15 +306,14 @@ class CacheCore:
             return self.mark_uncached(response, plan), []
         if content is None or response.status_code == 206:
             return self.mark_uncached(response, plan), []  # unread or partial: never stored
-        raw = _raw_pairs(response)
-        headers = _header_dict(raw) or dict(response.headers.items())
+        headers = _header_dict(_raw_pairs(response)) or dict(response.headers.items())
         if _truncated(headers, content, plan.call.method):
             return self.mark_uncached(response, plan), []
         decision = self._storable(plan, response, headers, len(content))
         if not decision.store:
             log.debug("not caching %s: %s", plan.key.stored_url, decision.reason)
             return self.mark_uncached(response, plan), []
-        return self._entries_for(plan, response, content, headers, decision.expires, raw)
+        return self._entries_for(plan, response, content, headers, decision.expires)
 
     def _defer_until_read(self, plan: Plan, response: Response) -> None:
         """A streamed response is judged on its headers now and stored once the caller has read it all.
@@ -356,7 +353,6 @@ class CacheCore:
         content: bytes,
         headers: Mapping[str, str],
         expires: float | None,
-        raw: RawPairs | None = None,
     ) -> tuple[Response, list[tuple[CachedEntry, float | None]]]:
         vary = tuple(sorted({v.strip().lower() for v in headers.get("vary", "").split(",") if v.strip()}))
         writes: list[tuple[CachedEntry, float | None]] = []
@@ -365,9 +361,9 @@ class CacheCore:
             key = self.keys.variant(plan.key.key, vary, plan.call.headers)
         entry = CachedEntry(
             key=key, method=plan.call.method, url=plan.key.stored_url, status=response.status_code,
-            headers=_storable(_raw_pairs(response) if raw is None else raw, content, plan.call.method),
-            content=content, created_at=self.clock(), expires=expires,
-            request_headers=self._redacted_request_headers(plan), vary=vary,
+            headers=_storable(_raw_pairs(response), content, plan.call.method), content=content,
+            created_at=self.clock(), expires=expires,
+            request_headers=self.keys.redact_request_headers(plan.raw_headers, plan.call.headers), vary=vary,
         )  # fmt: skip
         ttl = self.ttl(entry)
         if vary:
@@ -379,12 +375,6 @@ class CacheCore:
         writes.append((entry, ttl))
         self._annotate(response, entry, from_cache=False, revalidated=False)
         return response, writes
-
-    def _redacted_request_headers(self, plan: Plan) -> list[tuple[str, str]]:
-        headers = plan.call.headers
-        if not plan.raw_headers:  # a plan made without them (tests, older callers)
-            return self.keys.redact_headers(headers.items())
-        return self.keys.redact_request_headers(plan.raw_headers, headers)
 
     def ttl(self, entry: CachedEntry) -> float | None:
         """How long storage should keep `entry`: freshness plus the longest window that can use it stale."""

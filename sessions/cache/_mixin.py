@@ -148,7 +148,7 @@ class CacheMixin(_Base):
     def _flight_key(plan: Plan) -> Hashable:
         # The request headers are part of the flight key: before the first response we cannot know
         # its Vary, so only byte-identical requests are collapsed.
-        return (plan.entry_key, plan.raw_headers or tuple(plan.call.headers.raw))
+        return (plan.entry_key, plan.raw_headers)
 
     # ------------------------------------------------------------------ sync shell
     def _dispatch(self, call: Call) -> Response:
