@@ -17,6 +17,7 @@ mixin and no httpx knows is the `TypeError`.
 from __future__ import annotations
 
 import difflib
+import importlib
 from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 
@@ -33,6 +34,20 @@ _GROUPS: dict[str, frozenset[str]] = {}
 def register_group(group: str, names: Iterable[str], shared: Iterable[str] = ()) -> None:
     """Declare a mixin's options (at import of its module) so other mixins accept them too."""
     _GROUPS[group] = frozenset(names) | frozenset(shared)
+
+
+# The modules whose import registers a group. `sessions` loads them lazily, so a class with one mixin may
+# run before the other's module was ever imported: the first options taken import them all.
+_GROUP_MODULES = ("sessions.cache._mixin", "sessions.ratelimit._mixin")
+_every_group_registered = False
+
+
+def _register_every_group() -> None:
+    global _every_group_registered
+    if not _every_group_registered:
+        for module in _GROUP_MODULES:
+            importlib.import_module(module)
+        _every_group_registered = True
 
 
 def _dict_names(group: str) -> tuple[str, str]:
@@ -56,6 +71,7 @@ def take_options(
       the base session drops them unless that group's mixin is in the class and takes them
       first); an unknown key inside another group's dict is a `TypeError` too.
     """
+    _register_every_group()
     own = frozenset(names)
     common = frozenset(shared)
     claimed: set[str] = kwargs.setdefault(CLAIMED, set())

@@ -3,18 +3,10 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+if TYPE_CHECKING:
+    from rich.console import Console
 
 from .config import SessionConfig
 
@@ -25,6 +17,18 @@ class BatchProgress:
     """Done/total, rate, ETA and error count for one batch."""
 
     def __init__(self, total: int | None, *, console: Console | None = None) -> None:
+        # rich is imported for a bar only: a batch without one (no terminal, progress=False) never loads it
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
         self._console = console or Console(stderr=True)
         self._progress = Progress(
             TextColumn("[bold]requests"),

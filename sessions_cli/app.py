@@ -6,7 +6,10 @@ Start-up stays cheap: subcommand modules import the HTTP stack only inside their
 # No `from __future__ import annotations` here: Typer would compile and eval every string
 # annotation of the commands below twice, on every start of any command (~0.3 ms an option).
 
-from typing import Annotated
+import importlib
+import sys
+import types
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -76,4 +79,22 @@ _add_groups()
 
 def main() -> None:
     """Console-script entry point (`sessions`)."""
+    _defer_httpx_command_line()
     app()
+
+
+def _defer_httpx_command_line() -> None:
+    """httpx's package imports its own command-line client (click, pygments, rich's syntax highlighting:
+    ~35 ms of every start) whenever those are installed. In this process the command line is ours: a stand-in
+    `httpx._main` loads the real one only if something calls `httpx.main()`."""
+    if "httpx" in sys.modules or "httpx._main" in sys.modules:
+        return
+    stand_in = types.ModuleType("httpx._main")
+
+    def main(*args: Any, **kwargs: Any) -> Any:
+        del sys.modules["httpx._main"]
+        real = importlib.import_module("httpx._main")
+        return real.main(*args, **kwargs)
+
+    stand_in.main = main  # type: ignore[attr-defined]
+    sys.modules["httpx._main"] = stand_in

@@ -3,7 +3,10 @@ RatelimitMixin."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sessions._alarm import precise_sleep
+from sessions._lazy import lazy_exports as _lazy_exports
 
 from ._algorithms import (
     ALGORITHMS,
@@ -24,9 +27,16 @@ from ._limiter import AsyncLimiter, Limiter
 from ._memory import MemoryStorage
 from ._mixin import DEFAULT_ALGORITHM, DEFAULT_RATE, RatelimitMixin, guess_algorithm, session_params
 from ._rate import Rate
-from ._sql import SQLStorage
-from ._sqlite import SQLiteStorage
 from ._storage import STORAGES, Storage, open_storage
+
+if TYPE_CHECKING:
+    from ._sql import SQLStorage
+    from ._sqlite import SQLiteStorage
+
+# The server storages load on first use (or when `open_storage` names them): a limiter in memory never
+# imports the SQL and Redis code.
+_HOMES = {"SQLStorage": "._sql", "SQLiteStorage": "._sqlite"}
+__getattr__, __dir__ = _lazy_exports(__name__, globals(), _HOMES)
 
 __all__ = [
     "ALGORITHMS",

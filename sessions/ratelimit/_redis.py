@@ -33,7 +33,6 @@ import hashlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from importlib import resources
 from typing import Any, Final
 
 from sessions._exceptions import BackendError, BackendUnavailable
@@ -82,7 +81,9 @@ class _Compiled:
 
 
 def _read(name: str) -> str:
-    return (resources.files("sessions.ratelimit") / "lua" / name).read_text(encoding="utf-8")
+    from importlib.resources import files  # not at import: it costs more than the rest of the module
+
+    return (files("sessions.ratelimit") / "lua" / name).read_text(encoding="utf-8")
 
 
 def _load_scripts() -> dict[str, _Script]:

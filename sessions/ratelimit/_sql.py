@@ -32,7 +32,6 @@ import re
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any, Final
 
 from sessions._exceptions import ConfigurationError
@@ -141,7 +140,9 @@ class _Compiled:
 
 
 def _statements(dialect: SQLDialect, table: str, functions: str, index: str) -> list[str]:
-    source = (resources.files("sessions.ratelimit") / "sql" / f"{dialect}.sql").read_text(encoding="utf-8")
+    from importlib.resources import files  # not at import: it costs more than the rest of the module
+
+    source = (files("sessions.ratelimit") / "sql" / f"{dialect}.sql").read_text(encoding="utf-8")
     # whole-line comments are for readers of the file (they name the macros, which must not expand there)
     text = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith("--"))
     if dialect == "mysql":

@@ -65,9 +65,9 @@ def _console(ctx: typer.Context) -> "Console":
     injected = (ctx.obj or {}).get("console") if isinstance(ctx.obj, dict) else None
     if injected is not None:
         return injected  # type: ignore[no-any-return]
-    from rich.console import Console
+    from sessions_cli._console import DeferredConsole
 
-    return Console(stderr=True, highlight=False)
+    return DeferredConsole()  # type: ignore[return-value]  # a Console on first use (no rich on a quiet run)
 
 
 def _fail(console: "Console", message: str, code: ExitCode) -> typer.Exit:

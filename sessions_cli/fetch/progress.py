@@ -35,6 +35,8 @@ class ProgressView:
     def __init__(self, console: Console, total: int | None) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+        from sessions_cli._console import real_console
+
         self._progress = Progress(
             TextColumn("fetch"),
             BarColumn(),
@@ -43,7 +45,7 @@ class ProgressView:
             TimeRemainingColumn(),
             TextColumn("err {task.fields[errors]}  cache {task.fields[hits]}  wait {task.fields[wait]:.1f}s"),
             TextColumn("{task.fields[workers]}"),
-            console=console,
+            console=real_console(console),
             transient=True,
         )
         self._task = self._progress.add_task(
