@@ -17,6 +17,7 @@ mixin and no httpx knows is the `TypeError`.
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
 from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
@@ -39,15 +40,12 @@ def register_group(group: str, names: Iterable[str], shared: Iterable[str] = ())
 # The modules whose import registers a group. `sessions` loads them lazily, so a class with one mixin may
 # run before the other's module was ever imported: the first options taken import them all.
 _GROUP_MODULES = ("sessions.cache._mixin", "sessions.ratelimit._mixin")
-_every_group_registered = False
 
 
+@functools.cache
 def _register_every_group() -> None:
-    global _every_group_registered
-    if not _every_group_registered:
-        for module in _GROUP_MODULES:
-            importlib.import_module(module)
-        _every_group_registered = True
+    for module in _GROUP_MODULES:
+        importlib.import_module(module)
 
 
 def _dict_names(group: str) -> tuple[str, str]:

@@ -92,9 +92,9 @@ def _defer_httpx_command_line() -> None:
     stand_in = types.ModuleType("httpx._main")
 
     def main(*args: Any, **kwargs: Any) -> Any:
-        del sys.modules["httpx._main"]
-        real = importlib.import_module("httpx._main")
-        return real.main(*args, **kwargs)
+        if sys.modules.get("httpx._main") is stand_in:  # the first call: load the real module, once
+            del sys.modules["httpx._main"]
+        return importlib.import_module("httpx._main").main(*args, **kwargs)
 
     stand_in.main = main  # type: ignore[attr-defined]
     sys.modules["httpx._main"] = stand_in
