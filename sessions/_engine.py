@@ -1030,7 +1030,7 @@ class CallerLoop:
             loop, engine = self._loop, self._engine
             if loop is None or engine is None:
                 loop, engine = self._loop, self._engine = asyncio.new_event_loop(), self._template.sibling()
-            task = self._task = loop.create_task(_after_arrivals(engine.fetch(call)))
+            task = self._task = loop.create_task(_after_arrivals(engine, call))
             try:
                 return loop.run_until_complete(task)
             except asyncio.CancelledError:
@@ -1132,11 +1132,12 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_parents_of_caller_loops)
 
 
-async def _after_arrivals(fetch: Coroutine[Any, Any, Response]) -> Response:
+async def _after_arrivals(engine: Engine, call: Call) -> Response:
     # One loop turn first: the readiness the selector reports on it (an idle connection's EOF or reset) is
-    # handled before the request takes a connection from the pool.
+    # handled before the request takes a connection from the pool. The fetch's coroutine is made only after
+    # it: a call cancelled before its first step (close() from another thread) leaves none never awaited.
     await asyncio.sleep(0)
-    return await fetch
+    return await engine.fetch(call)
 
 
 class _SyncBody(httpx.SyncByteStream):

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from sessions import Session
+from sessions._engine import _after_arrivals
 from sessions.httpbin import LocalHttpbin
 
 
@@ -220,3 +221,17 @@ def test_scripts_run_cleanly(script: str, httpbin: LocalHttpbin) -> None:
     assert done.returncode == 0, done.stderr
     assert set(done.stdout.split()) == {"200"}
     assert done.stderr == ""
+
+
+def test_a_call_cancelled_before_its_first_step_never_starts_its_fetch() -> None:
+    # close() from another thread can cancel a caller's task before it ran at all; the fetch coroutine must
+    # not exist yet then (one made and dropped is a "coroutine was never awaited" warning at some later GC).
+    # The engine here has no `fetch`: reaching it would raise AttributeError instead of CancelledError.
+    loop = asyncio.new_event_loop()
+    try:
+        task = loop.create_task(_after_arrivals(object(), object()))  # type: ignore[arg-type]
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            loop.run_until_complete(task)
+    finally:
+        loop.close()
