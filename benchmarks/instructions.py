@@ -13,7 +13,8 @@ out. Server: the local nginx of ``_servers.py``. Needs ``valgrind`` (``apt-get i
 Contenders — batches, 32 in flight: ``aiohttp`` (raw worker pool), ``pyreqwest`` (raw worker pool),
 ``ours-async`` / ``ours-sync`` (``AsyncSession.requests`` / ``Session.requests``), ``proto-async`` /
 ``proto-sync`` (the same on issue 15's pyreqwest prototype, ``_reqwest_proto.py``). Sequential single calls:
-``httpx-get`` (``httpx.Client.get``), ``ours-get`` (``Session.get``), ``proto-get`` (the prototype's),
+``httpx-get`` (``httpx.Client.get``), ``ours-get`` (``Session.get``), ``ours-mixins-get`` (the seed's
+``CacheMixin, RatelimitMixin, Session`` on memory, every call a miss), ``proto-get`` (the prototype's),
 ``aiohttp-get`` (raw aiohttp, one ``run_until_complete`` per call: how a sync Session drives it),
 ``pyreqwest-get`` (raw ``SyncClient``).
 """
@@ -106,6 +107,16 @@ def _pyreqwest_per_call(urls: list[str]) -> None:
             client.get(u).build().send().bytes()
 
 
+def _mixed() -> Any:
+    """The seed's composition on memory, with a limit that never binds (the decision is still made)."""
+    import sessions
+
+    class Mixed(sessions.CacheMixin, sessions.RatelimitMixin, sessions.Session):
+        pass
+
+    return Mixed(type="gcra", limit=10**9, period=1, backend="memory")
+
+
 def _run(name: str, urls: list[str]) -> None:
     import httpx
 
@@ -121,6 +132,7 @@ def _run(name: str, urls: list[str]) -> None:
         "proto-sync": lambda: _sync_session_batch(ReqwestSession, urls),
         "httpx-get": lambda: _sequential(httpx.Client, urls),
         "ours-get": lambda: _sequential(sessions.Session, urls),
+        "ours-mixins-get": lambda: _sequential(_mixed, urls),
         "proto-get": lambda: _sequential(ReqwestSession, urls),
         "aiohttp-get": lambda: _aiohttp_per_call(urls),
         "pyreqwest-get": lambda: _pyreqwest_per_call(urls),
@@ -130,7 +142,7 @@ def _run(name: str, urls: list[str]) -> None:
 
 CONTENDERS = (
     *("aiohttp", "pyreqwest", "ours-async", "ours-sync", "proto-async", "proto-sync"),
-    *("httpx-get", "ours-get", "proto-get", "aiohttp-get", "pyreqwest-get"),
+    *("httpx-get", "ours-get", "ours-mixins-get", "proto-get", "aiohttp-get", "pyreqwest-get"),
 )
 
 
@@ -185,6 +197,8 @@ def main() -> None:
         ("ours-get", "httpx-get"),
         ("proto-get", "httpx-get"),
         ("ours-get", "aiohttp-get"),
+        ("ours-mixins-get", "httpx-get"),
+        ("ours-mixins-get", "ours-get"),
     ):
         if ours in per_request and reference in per_request:
             ratio = per_request[reference] / per_request[ours]

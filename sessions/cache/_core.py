@@ -306,14 +306,15 @@ class CacheCore:
             return self.mark_uncached(response, plan), []
         if content is None or response.status_code == 206:
             return self.mark_uncached(response, plan), []  # unread or partial: never stored
-        headers = _header_dict(_raw_pairs(response)) or dict(response.headers.items())
+        raw = _raw_pairs(response)
+        headers = _header_dict(raw) or dict(response.headers.items())
         if _truncated(headers, content, plan.call.method):
             return self.mark_uncached(response, plan), []
         decision = self._storable(plan, response, headers, len(content))
         if not decision.store:
             log.debug("not caching %s: %s", plan.key.stored_url, decision.reason)
             return self.mark_uncached(response, plan), []
-        return self._entries_for(plan, response, content, headers, decision.expires)
+        return self._entries_for(plan, response, raw, content, headers, decision.expires)
 
     def _defer_until_read(self, plan: Plan, response: Response) -> None:
         """A streamed response is judged on its headers now and stored once the caller has read it all.
@@ -344,28 +345,31 @@ class CacheCore:
         response.__dict__.setdefault("_content", content)
         if not self._storable(plan, response, headers, len(content)).store:
             return []
-        return self._entries_for(plan, response, content, headers, expires)[1]
+        return self._entries_for(plan, response, _raw_pairs(response), content, headers, expires)[1]
 
     def _entries_for(
         self,
         plan: Plan,
         response: Response,
+        raw: RawPairs,
         content: bytes,
         headers: Mapping[str, str],
         expires: float | None,
     ) -> tuple[Response, list[tuple[CachedEntry, float | None]]]:
-        vary = tuple(sorted({v.strip().lower() for v in headers.get("vary", "").split(",") if v.strip()}))
+        """The entry (and Vary index) for a response; `raw` are its header pairs, `headers` their map."""
+        vary_header = headers.get("vary")
+        vary = _vary_names(vary_header) if vary_header else ()
         writes: list[tuple[CachedEntry, float | None]] = []
         key = plan.key.key
         if vary:
             key = self.keys.variant(plan.key.key, vary, plan.call.headers)
         entry = CachedEntry(
             key=key, method=plan.call.method, url=plan.key.stored_url, status=response.status_code,
-            headers=_storable(_raw_pairs(response), content, plan.call.method), content=content,
+            headers=_storable(raw, content, plan.call.method), content=content,
             created_at=self.clock(), expires=expires,
             request_headers=self.keys.redact_request_headers(plan.raw_headers, plan.call.headers), vary=vary,
         )  # fmt: skip
-        ttl = self.ttl(entry)
+        ttl = self.ttl(entry, headers)  # the entry keeps the response's validators: no header map to build
         if vary:
             index = CachedEntry(
                 key=plan.key.key, method=entry.method, url=entry.url, status=0, headers=[], content=b"",
@@ -376,15 +380,16 @@ class CacheCore:
         self._annotate(response, entry, from_cache=False, revalidated=False)
         return response, writes
 
-    def ttl(self, entry: CachedEntry) -> float | None:
-        """How long storage should keep `entry`: freshness plus the longest window that can use it stale."""
+    def ttl(self, entry: CachedEntry, headers: Mapping[str, str] | None = None) -> float | None:
+        """How long storage should keep `entry`: freshness plus the longest window that can use it stale.
+        `headers`: a lower-case map holding the entry's validators, when the caller has one."""
         if entry.expires is None or entry.kind != RESPONSE:
             return None
         windows = [self.settings.stale_if_error, self.settings.stale_while_revalidate]
         if any(w is None for w in windows):
             return None
         grace = max(w or 0.0 for w in windows)
-        if policy.has_validator(entry.header_map):
+        if policy.has_validator(entry.header_map if headers is None else headers):
             grace = max(grace, _VALIDATOR_GRACE)
         return max(1.0, entry.expires - self.clock() + grace)
 
@@ -416,10 +421,21 @@ def _header_dict(raw: RawPairs) -> dict[str, str] | None:
     return out
 
 
+def _vary_names(vary: str) -> tuple[str, ...]:
+    """The sorted, lower-case, distinct header names of a Vary value."""
+    return tuple(sorted({v.strip().lower() for v in vary.split(",") if v.strip()}))
+
+
 def _storable(raw: RawPairs, content: bytes, method: str) -> list[tuple[bytes, bytes]]:
     """Response headers as stored: no cookies, no transfer/content coding (the body is decoded)."""
-    decoded = any(name.lower() == b"content-encoding" for name, _ in raw)
-    out = [(n, v) for n, v in raw if n.lower() not in _UNSTORED]
+    out: list[tuple[bytes, bytes]] = []
+    decoded = False
+    for pair in raw:
+        name = pair[0].lower()
+        if name not in _UNSTORED:
+            out.append(pair)
+        elif name == b"content-encoding":
+            decoded = True
     if decoded and method != "HEAD":
         out = [(n, v) for n, v in out if n.lower() != b"content-length"]
         out.append((b"content-length", str(len(content)).encode()))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Final
 
 __all__ = ["RESPONSE", "VARY_INDEX", "CachedEntry", "EntryInfo"]
@@ -45,7 +46,8 @@ class CachedEntry:
     @property
     def size(self) -> int:
         """Approximate stored size in bytes (body + headers), used for size caps."""
-        return 64 + len(self.content) + len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers)
+        names_and_values = sum(map(len, chain.from_iterable(self.headers)))
+        return 64 + len(self.content) + len(self.url) + names_and_values + 4 * len(self.headers)
 
     @property
     def cache_control(self) -> str:

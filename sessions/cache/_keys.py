@@ -82,8 +82,50 @@ def normalise_url(raw: str, ignored: frozenset[str], secret: frozenset[str]) -> 
 _PLAIN_QUERY: Final = re.compile(r"[A-Za-z0-9._~=&-]*")
 
 
+# An absolute URL whose every part urlsplit would take as it is: an ASCII host without userinfo, brackets
+# or percent-escapes, a decimal port, and only RFC 3986 characters after it (no spaces or controls, which
+# urlsplit strips or drops). Nearly every URL a session sends; it is split by one match, the rest by urlsplit.
+_SIMPLE_URL: Final = re.compile(
+    r"([A-Za-z][A-Za-z0-9+.-]*)://([A-Za-z0-9._-]+)(?::([0-9]{1,5}))?"
+    r"(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?(?:\?([A-Za-z0-9._~!$&'()*+,;=:@%/?-]*))?"
+    r"(?:#[A-Za-z0-9._~!$&'()*+,;=:@%/?#-]*)?"
+)
+
+# (scheme, netloc, path, query, credentials): the parts of a URL the key is made of.
+_Parts = tuple[str, str, str, str, list[tuple[str, str]]]
+
+
 @lru_cache(maxsize=_MEMO_MAX)
 def _normalise_url(raw: str, ignored: frozenset[str], secret: frozenset[str]) -> NormalisedURL:
+    scheme, netloc, path, query, credentials = _split_simple(raw) or _split_general(raw)
+    base = f"{scheme}://{netloc}{path}"
+    plain = _PLAIN_QUERY.fullmatch(query) is not None
+    pairs = _plain_pairs(query) if plain else parse_qsl(query, keep_blank_values=True)
+    keyed, stored = _split_query(pairs, ignored, secret, credentials)
+    encode = _encode_plain if plain else _encode
+    for_key = base + (f"?{encode(keyed)}" if keyed else "")
+    if stored == keyed:  # nothing ignored or secret: one encoding serves both
+        return NormalisedURL(for_key=for_key, stored=for_key, credentials=tuple(credentials))
+    stored_url = base + (f"?{encode(stored)}" if stored else "")
+    return NormalisedURL(for_key=for_key, stored=stored_url, credentials=tuple(credentials))
+
+
+def _split_simple(raw: str) -> _Parts | None:
+    """`_split_general` of a `_SIMPLE_URL` by one regex match (None for any other URL)."""
+    match = _SIMPLE_URL.fullmatch(raw)
+    if match is None:
+        return None
+    scheme, host, port_text, path, query = match.groups()
+    scheme = scheme.lower()
+    port = None if port_text is None else int(port_text)
+    if port is not None and port > 65535:
+        return None  # urlsplit's error
+    netloc = host.lower() if port is None or _DEFAULT_PORTS.get(scheme) == port else f"{host.lower()}:{port}"
+    return scheme, netloc, path or "/", query or "", []
+
+
+def _split_general(raw: str) -> _Parts:
+    """Lower-case scheme and host, the default port left out, userinfo taken as a credential."""
     parts = urlsplit(raw)
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
@@ -94,17 +136,7 @@ def _normalise_url(raw: str, ignored: frozenset[str], secret: frozenset[str]) ->
     credentials: list[tuple[str, str]] = []
     if parts.username or parts.password:
         credentials.append(("userinfo", f"{parts.username}:{parts.password}"))
-    base = f"{scheme}://{netloc}{parts.path or '/'}"
-    query = parts.query
-    plain = _PLAIN_QUERY.fullmatch(query) is not None
-    pairs = _plain_pairs(query) if plain else parse_qsl(query, keep_blank_values=True)
-    keyed, stored = _split_query(pairs, ignored, secret, credentials)
-    encode = _encode_plain if plain else _encode
-    for_key = base + (f"?{encode(keyed)}" if keyed else "")
-    if stored == keyed:  # nothing ignored or secret: one encoding serves both
-        return NormalisedURL(for_key=for_key, stored=for_key, credentials=tuple(credentials))
-    stored_url = base + (f"?{encode(stored)}" if stored else "")
-    return NormalisedURL(for_key=for_key, stored=stored_url, credentials=tuple(credentials))
+    return scheme, netloc, parts.path or "/", parts.query, credentials
 
 
 def _encode(pairs: list[tuple[str, str]]) -> str:

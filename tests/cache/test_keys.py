@@ -8,7 +8,16 @@ from urllib.parse import parse_qsl
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sessions.cache._keys import REDACTED, KeyBuilder, _encode, _encode_plain, _plain_pairs, normalise_url
+from sessions.cache._keys import (
+    REDACTED,
+    KeyBuilder,
+    _encode,
+    _encode_plain,
+    _plain_pairs,
+    _split_general,
+    _split_simple,
+    normalise_url,
+)
 
 E: frozenset[str] = frozenset()
 SECRET = frozenset({"api_key", "access_token"})
@@ -62,6 +71,55 @@ class TestPlainQueryFastPath:
     def test_stored_url_is_the_key_url_when_nothing_is_hidden(self) -> None:
         n = normalise_url("http://h/p?b=2&a=1", E, SECRET)
         assert n.stored == n.for_key == "http://h/p?a=1&b=2"
+
+
+# Characters urlsplit treats specially or strips, mixed with ordinary ones.
+_URL_TAIL = st.text(alphabet="aZ09/?#&=%:@[]._~-+! \t\né", max_size=30)
+
+
+class TestSimpleURLFastPath:
+    """A plain absolute URL is split by one regex: it must give exactly what urlsplit gives, and any URL
+    it does not take must go to urlsplit."""
+
+    @given(
+        st.sampled_from(["http", "HTTPS", "ws", "h2+x", "1http"]),
+        st.text(alphabet="aZ09.-_@[]:%é ", min_size=0, max_size=12),
+        st.one_of(st.none(), st.integers(min_value=0, max_value=99999).map(str), st.just(""), st.just("08x")),
+        _URL_TAIL,
+    )
+    def test_same_parts_as_urlsplit(self, scheme: str, host: str, port: str | None, tail: str) -> None:
+        url = f"{scheme}://{host}" + ("" if port is None else f":{port}") + tail
+        fast = _split_simple(url)
+        if fast is not None:
+            assert fast == _split_general(url)
+
+    @given(st.sampled_from(["http://h", "https://Ex.COM:443", "http://a.b:8080"]), _URL_TAIL)
+    def test_whole_urls_keep_their_key(self, base: str, tail: str) -> None:
+        url = base + tail
+        if _split_simple(url) is None:
+            return  # the general path, tested by the other tests
+        assert normalise_url(url, E, E).for_key == normalise_url(" " + url, E, E).for_key  # " ": urlsplit
+
+    def test_the_fast_path_takes_ordinary_urls(self) -> None:
+        assert _split_simple("HTTP://Api.Example.com:80/v1/items;x=1?b=2&a=%20#top") == (
+            "http",
+            "api.example.com",
+            "/v1/items;x=1",
+            "b=2&a=%20",
+            [],
+        )
+        assert _split_simple("https://h:8443") == ("https", "h:8443", "/", "", [])
+
+    def test_what_it_leaves_to_urlsplit(self) -> None:
+        for url in (
+            "http://u:p@h/",
+            "http://[::1]:8080/",
+            "http://h:99999/",
+            "http://h:/",
+            " http://h/",
+            "http://é/",
+        ):
+            assert _split_simple(url) is None, url
 
 
 class TestKeys:
