@@ -314,7 +314,10 @@ class CacheCore:
         if not decision.store:
             log.debug("not caching %s: %s", plan.key.stored_url, decision.reason)
             return self.mark_uncached(response, plan), []
-        return self._entries_for(plan, response, raw, content, headers, decision.expires)
+        if self.settings.filter_fn is not None:
+            raw = _raw_pairs(response)  # what a filter_fn left in the headers is what is stored
+            return self._entries_for(plan, response, raw, content, None, decision.expires, headers)
+        return self._entries_for(plan, response, raw, content, headers, decision.expires, headers)
 
     def _defer_until_read(self, plan: Plan, response: Response) -> None:
         """A streamed response is judged on its headers now and stored once the caller has read it all.
@@ -345,7 +348,8 @@ class CacheCore:
         response.__dict__.setdefault("_content", content)
         if not self._storable(plan, response, headers, len(content)).store:
             return []
-        return self._entries_for(plan, response, _raw_pairs(response), content, headers, expires)[1]
+        # The headers now, after filter_fn: the map was made when the response arrived.
+        return self._entries_for(plan, response, _raw_pairs(response), content, None, expires, headers)[1]
 
     def _entries_for(
         self,
@@ -353,10 +357,13 @@ class CacheCore:
         response: Response,
         raw: RawPairs,
         content: bytes,
-        headers: Mapping[str, str],
+        current: Mapping[str, str] | None,
         expires: float | None,
+        headers: Mapping[str, str],
     ) -> tuple[Response, list[tuple[CachedEntry, float | None]]]:
-        """The entry (and Vary index) for a response; `raw` are its header pairs, `headers` their map."""
+        """The entry (and Vary index) for a response whose header pairs are `raw`. `headers`: their map as the
+        policy judged them; `current`: the same map when it is still what `raw` holds (None when a filter_fn
+        may have edited the headers since — the stored entry's own map then decides its ttl)."""
         vary_header = headers.get("vary")
         vary = _vary_names(vary_header) if vary_header else ()
         writes: list[tuple[CachedEntry, float | None]] = []
@@ -369,7 +376,7 @@ class CacheCore:
             created_at=self.clock(), expires=expires,
             request_headers=self.keys.redact_request_headers(plan.raw_headers, plan.call.headers), vary=vary,
         )  # fmt: skip
-        ttl = self.ttl(entry, headers)  # the entry keeps the response's validators: no header map to build
+        ttl = self.ttl(entry, current)  # the entry keeps the response's validators: no header map to build
         if vary:
             index = CachedEntry(
                 key=plan.key.key, method=entry.method, url=entry.url, status=0, headers=[], content=b"",

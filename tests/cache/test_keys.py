@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sessions.cache._keys import (
+    _SIMPLE_URL,
     REDACTED,
     KeyBuilder,
     _encode,
@@ -84,7 +85,11 @@ class TestSimpleURLFastPath:
     @given(
         st.sampled_from(["http", "HTTPS", "ws", "h2+x", "1http"]),
         st.text(alphabet="aZ09.-_@[]:%é ", min_size=0, max_size=12),
-        st.one_of(st.none(), st.integers(min_value=0, max_value=99999).map(str), st.just(""), st.just("08x")),
+        st.one_of(
+            st.none(),
+            st.integers(min_value=0, max_value=99999).map(str),
+            st.sampled_from(["", "08x", "\u0661\u0662", "0080"]),  # \u0661\u0662: Arabic-Indic digits
+        ),
         _URL_TAIL,
     )
     def test_same_parts_as_urlsplit(self, scheme: str, host: str, port: str | None, tail: str) -> None:
@@ -92,6 +97,17 @@ class TestSimpleURLFastPath:
         fast = _split_simple(url)
         if fast is not None:
             assert fast == _split_general(url)
+
+    @given(st.from_regex(_SIMPLE_URL, fullmatch=True))
+    def test_every_url_the_fast_path_accepts_splits_as_urlsplit_does(self, url: str) -> None:
+        # Drawn from the fast path's own pattern, so every example exercises it (the test above mostly
+        # draws URLs it declines).
+        try:
+            general = _split_general(url)
+        except ValueError:
+            assert _split_simple(url) is None  # urlsplit's error (a port out of range) must stay an error
+            return
+        assert _split_simple(url) == general
 
     @given(st.sampled_from(["http://h", "https://Ex.COM:443", "http://a.b:8080"]), _URL_TAIL)
     def test_whole_urls_keep_their_key(self, base: str, tail: str) -> None:

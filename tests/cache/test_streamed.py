@@ -83,3 +83,26 @@ def test_filter_fn_sees_the_streamed_body_once_it_is_read(httpbin: LocalHttpbin)
         assert s.get(kept).from_cache
         assert not s.get(dropped).from_cache
     assert len(seen) >= 2
+
+
+def test_what_a_filter_fn_leaves_in_the_headers_is_what_is_stored(httpbin: LocalHttpbin) -> None:
+    # A filter_fn sees the response before it is stored and may edit its headers; the entry keeps the edit,
+    # read or streamed, and its ttl judges the validators it is left with.
+    def tag_and_drop_etag(response: object) -> bool:
+        headers = response.headers  # type: ignore[attr-defined]
+        headers["X-Tag"] = "filtered"
+        del headers["etag"]
+        return True
+
+    with Cached(filter_fn=tag_and_drop_etag) as s:
+        for streamed_first in (False, True):
+            url = _url(httpbin, "/etag/v1")
+            if streamed_first:
+                with s.stream("GET", url) as streamed:
+                    streamed.read()
+            else:
+                s.get(url)
+            again = s.get(url)
+            assert again.from_cache
+            assert again.headers.get("x-tag") == "filtered"
+            assert "etag" not in again.headers
