@@ -306,18 +306,16 @@ class CacheCore:
             return self.mark_uncached(response, plan), []
         if content is None or response.status_code == 206:
             return self.mark_uncached(response, plan), []  # unread or partial: never stored
-        raw = _raw_pairs(response)
-        headers = _header_dict(raw) or dict(response.headers.items())
+        headers = _header_dict(_raw_pairs(response)) or dict(response.headers.items())
         if _truncated(headers, content, plan.call.method):
             return self.mark_uncached(response, plan), []
         decision = self._storable(plan, response, headers, len(content))
         if not decision.store:
             log.debug("not caching %s: %s", plan.key.stored_url, decision.reason)
             return self.mark_uncached(response, plan), []
-        if self.settings.filter_fn is not None:
-            raw = _raw_pairs(response)  # what a filter_fn left in the headers is what is stored
-            return self._entries_for(plan, response, raw, content, None, decision.expires, headers)
-        return self._entries_for(plan, response, raw, content, headers, decision.expires, headers)
+        # Unless a filter_fn may have edited them, the response's headers are still those of `headers`.
+        validators = headers if self.settings.filter_fn is None else None
+        return self._entries_for(plan, response, content, headers, decision.expires, validators)
 
     def _defer_until_read(self, plan: Plan, response: Response) -> None:
         """A streamed response is judged on its headers now and stored once the caller has read it all.
@@ -348,35 +346,36 @@ class CacheCore:
         response.__dict__.setdefault("_content", content)
         if not self._storable(plan, response, headers, len(content)).store:
             return []
-        # The headers now, after filter_fn: the map was made when the response arrived.
-        return self._entries_for(plan, response, _raw_pairs(response), content, None, expires, headers)[1]
+        return self._entries_for(plan, response, content, headers, expires)[1]
 
     def _entries_for(
         self,
         plan: Plan,
         response: Response,
-        raw: RawPairs,
         content: bytes,
-        current: Mapping[str, str] | None,
-        expires: float | None,
         headers: Mapping[str, str],
+        expires: float | None,
+        validators: Mapping[str, str] | None = None,
     ) -> tuple[Response, list[tuple[CachedEntry, float | None]]]:
-        """The entry (and Vary index) for a response whose header pairs are `raw`. `headers`: their map as the
-        policy judged them; `current`: the same map when it is still what `raw` holds (None when a filter_fn
-        may have edited the headers since — the stored entry's own map then decides its ttl)."""
-        vary_header = headers.get("vary")
-        vary = _vary_names(vary_header) if vary_header else ()
+        """The entry (and Vary index) for a response; `headers`: its header map as the policy judged it.
+        `validators`: a map that still holds the response's current headers (see `ttl`), when there is one."""
+        vary_header = headers.get("vary")  # most responses have none: skip building an empty sorted set
+        vary = (
+            tuple(sorted({v.strip().lower() for v in vary_header.split(",") if v.strip()}))
+            if vary_header
+            else ()
+        )
         writes: list[tuple[CachedEntry, float | None]] = []
         key = plan.key.key
         if vary:
             key = self.keys.variant(plan.key.key, vary, plan.call.headers)
         entry = CachedEntry(
             key=key, method=plan.call.method, url=plan.key.stored_url, status=response.status_code,
-            headers=_storable(raw, content, plan.call.method), content=content,
+            headers=_storable(_raw_pairs(response), content, plan.call.method), content=content,
             created_at=self.clock(), expires=expires,
             request_headers=self.keys.redact_request_headers(plan.raw_headers, plan.call.headers), vary=vary,
         )  # fmt: skip
-        ttl = self.ttl(entry, current)  # the entry keeps the response's validators: no header map to build
+        ttl = self.ttl(entry, validators)
         if vary:
             index = CachedEntry(
                 key=plan.key.key, method=entry.method, url=entry.url, status=0, headers=[], content=b"",
@@ -387,16 +386,17 @@ class CacheCore:
         self._annotate(response, entry, from_cache=False, revalidated=False)
         return response, writes
 
-    def ttl(self, entry: CachedEntry, headers: Mapping[str, str] | None = None) -> float | None:
+    def ttl(self, entry: CachedEntry, validators: Mapping[str, str] | None = None) -> float | None:
         """How long storage should keep `entry`: freshness plus the longest window that can use it stale.
-        `headers`: a lower-case map holding the entry's validators, when the caller has one."""
+        `validators`: a lower-case header map with the entry's ETag / Last-Modified, when the caller has one
+        (storing never drops those): spares building the entry's own map."""
         if entry.expires is None or entry.kind != RESPONSE:
             return None
         windows = [self.settings.stale_if_error, self.settings.stale_while_revalidate]
         if any(w is None for w in windows):
             return None
         grace = max(w or 0.0 for w in windows)
-        if policy.has_validator(entry.header_map if headers is None else headers):
+        if policy.has_validator(entry.header_map if validators is None else validators):
             grace = max(grace, _VALIDATOR_GRACE)
         return max(1.0, entry.expires - self.clock() + grace)
 
@@ -426,11 +426,6 @@ def _header_dict(raw: RawPairs) -> dict[str, str] | None:
     except UnicodeDecodeError:
         return None
     return out
-
-
-def _vary_names(vary: str) -> tuple[str, ...]:
-    """The sorted, lower-case, distinct header names of a Vary value."""
-    return tuple(sorted({v.strip().lower() for v in vary.split(",") if v.strip()}))
 
 
 def _storable(raw: RawPairs, content: bytes, method: str) -> list[tuple[bytes, bytes]]:

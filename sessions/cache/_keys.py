@@ -116,12 +116,11 @@ def _split_simple(raw: str) -> _Parts | None:
     if match is None:
         return None
     scheme, host, port_text, path, query = match.groups()
-    scheme = scheme.lower()
     port = None if port_text is None else int(port_text)
     if port is not None and port > 65535:
         return None  # urlsplit's error
-    netloc = host.lower() if port is None or _DEFAULT_PORTS.get(scheme) == port else f"{host.lower()}:{port}"
-    return scheme, netloc, path or "/", query or "", []
+    scheme = scheme.lower()
+    return scheme, _netloc(scheme, host.lower(), port), path or "/", query or "", []
 
 
 def _split_general(raw: str) -> _Parts:
@@ -131,12 +130,15 @@ def _split_general(raw: str) -> _Parts:
     host = (parts.hostname or "").lower()
     if ":" in host:
         host = f"[{host}]"  # IPv6 literal
-    port = parts.port
-    netloc = host if port is None or _DEFAULT_PORTS.get(scheme) == port else f"{host}:{port}"
     credentials: list[tuple[str, str]] = []
     if parts.username or parts.password:
         credentials.append(("userinfo", f"{parts.username}:{parts.password}"))
-    return scheme, netloc, parts.path or "/", parts.query, credentials
+    return scheme, _netloc(scheme, host, parts.port), parts.path or "/", parts.query, credentials
+
+
+def _netloc(scheme: str, host: str, port: int | None) -> str:
+    """The host, with the port unless it is the scheme's default."""
+    return host if port is None or _DEFAULT_PORTS.get(scheme) == port else f"{host}:{port}"
 
 
 def _encode(pairs: list[tuple[str, str]]) -> str:
