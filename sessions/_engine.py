@@ -40,6 +40,7 @@ import yarl
 
 from ._alarm import on_asyncio
 from ._models import Call, Response
+from ._wire import HeaderBlock, Origins, exchange, lean_method, request_head
 
 __all__ = [
     "NOT_RUN",
@@ -115,11 +116,24 @@ def _auto_headers_to_skip(items: list[tuple[bytes, bytes, bytes]], typed: bool) 
     return tuple(skip) or None
 
 
+def _header_items(headers: httpx.Headers) -> list[tuple[str, str]]:
+    """httpx's ``multi_items()`` with the encoding worked out afresh: a merged `Headers` keeps the encoding
+    its source had cached (ascii) when non-ASCII values are added to it, and ``multi_items()`` then fails on
+    a request httpx itself sends (it writes the raw bytes). Tried in httpx's order: ascii, utf-8, latin-1."""
+    items = headers._list
+    for encoding in ("ascii", "utf-8"):
+        try:
+            return [(lower.decode(encoding), value.decode(encoding)) for _, lower, value in items]
+        except UnicodeDecodeError:
+            continue
+    return [(lower.decode("iso-8859-1"), value.decode("iso-8859-1")) for _, lower, value in items]
+
+
 def _sendable_headers(headers: httpx.Headers) -> list[tuple[str, str]]:
     """The request's headers for aiohttp, whose body here is always whole bytes: without httpx's
     ``Transfer-Encoding: chunked`` (from a generator body), aiohttp then sends a Content-Length instead of
     both (which servers reject)."""
-    items = headers.multi_items()
+    items = _header_items(headers)
     if "transfer-encoding" in headers:
         items = [(k, v) for k, v in items if k.lower() != "transfer-encoding"]
     return items
@@ -150,12 +164,10 @@ class _HeldResponse(aiohttp.ClientResponse):
         return super().release()
 
 
-def _client_session(connector: Any, headers: Any) -> aiohttp.ClientSession:
+def _client_session(connector: Any) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
         connector=connector,
         response_class=_HeldResponse,
-        connector_owner=headers is None,  # the plain view owns the pool; the defaulted view shares it
-        headers=headers,
         cookie_jar=aiohttp.DummyCookieJar(),  # httpx's jar on the session is the one source of truth
         auto_decompress=True,
         raise_for_status=False,
@@ -174,13 +186,13 @@ class _Watch:
     """
 
     __slots__ = (
+        "body",
         "deadline",
         "expired",
         "loop",
         "pool",
         "queue_limit",
         "queued",
-        "resp",
         "seen",
         "sent",
         "task",
@@ -206,7 +218,7 @@ class _Watch:
         self.queue_limit = queue_limit
         self.loop = loop
         self.queue()
-        self.resp: aiohttp.ClientResponse | None = None
+        self.body: aiohttp.StreamReader | None = None  # the response's body, once its headers arrived
         self.seen = -1
         self.sent = 0  # body bytes handed to the connection (large uploads only: see `_upload`)
         self.transport: asyncio.Transport | None = None  # the connection's, once the connector handed it over
@@ -249,10 +261,8 @@ class _Watch:
     def progress(self) -> int:
         """Body bytes received so far; before the response headers, ``-1 - bytes sent`` (an upload moving
         on is progress too: the read timeout must not fire while a large body is still going out)."""
-        resp = self.resp
-        if resp is None or resp.content is None:
-            return -1 - self.sent
-        return resp.content.total_bytes
+        body = self.body
+        return -1 - self.sent if body is None else body.total_bytes
 
     def abort(self) -> None:
         """Drop the connection of an expired request at once: a graceful close would wait for ever for a
@@ -399,6 +409,9 @@ def _timeout_plan(timeout: httpx.Timeout | None) -> _TimeoutPlan:
     )
 
 
+# URL schemes the lean exchange sends (aiohttp reports the others, e.g. an unsupported-protocol error).
+_LEAN_SCHEMES = frozenset({"http", "https"})
+
 # A body larger than this may take longer to send than the read timeout; smaller ones fit the socket buffers.
 _WATCHED_UPLOAD = 256 * 1024
 
@@ -444,17 +457,13 @@ class Engine:
         self._limits = limits
         self._ssl: ssl.SSLContext | None = None
         self._session: aiohttp.ClientSession | None = None
-        # A second view of the same pool whose default headers are the httpx session's headers: a call
-        # carrying exactly those (the common case) passes none, which saves aiohttp ~5-8 us of header
-        # merging per request. Anything else goes through `_session`, which has no defaults, so a header
-        # httpx removed (e.g. Authorization on a cross-origin redirect) is never put back.
-        self._defaulted: aiohttp.ClientSession | None = None
-        self._default_items: list[tuple[bytes, bytes, bytes]] | None = None
-        self._last_plain: httpx.Headers | None = None  # the headers of the last call sent without defaults
-        self._default_skip: tuple[str, ...] | None = None  # `_auto_headers_to_skip` of the defaults
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pid = os.getpid()  # the process whose loop made `_session`
         self._timeouts: dict[tuple[float | None, ...] | None, _TimeoutPlan] = {}
+        # The lean exchange's state: the pool key of each origin, the last header list serialised.
+        self._origins = Origins()
+        self._block_items: list[tuple[bytes, bytes, bytes]] | None = None
+        self._block: HeaderBlock | None = None
         self._closed = False
         self._watchdog = ReadWatchdog()
 
@@ -496,35 +505,10 @@ class Engine:
             keepalive_timeout=limits.keepalive_expiry or 15.0,
             ttl_dns_cache=300,
         )
-        self._session = _client_session(connector, None)
-        self._defaulted = None
+        self._session = _client_session(connector)
+        self._origins = Origins()  # its key requests belong to the old loop
         self._loop, self._pid = loop, os.getpid()
         return self._session
-
-    def _client_for(
-        self, headers: httpx.Headers, typed: bool
-    ) -> tuple[aiohttp.ClientSession, Any, tuple[str, ...] | None]:
-        """The pool view, the `headers=` argument and the `skip_auto_headers=` for a fast-path call."""
-        plain = self.client()
-        # Compare httpx's internal (raw, lower, value) list: C-level equality, no list built per call.
-        items: list[tuple[bytes, bytes, bytes]] = headers._list
-        defaulted = self._defaulted
-        if defaulted is not None and items == self._default_items:
-            return defaulted, None, _auto_headers_to_skip(items, True) if typed else self._default_skip
-        if defaulted is None:
-            self._defaulted = defaulted = _client_session(plain.connector, headers.multi_items())
-        elif headers is self._last_plain:
-            # The same headers object twice running, yet not the defaults: the session's own headers,
-            # edited in place (`s.headers[...] = ...`; per-request headers are a new object per call).
-            # Re-seed the defaults from them rather than merging them into every call from now on.
-            defaulted.headers.clear()
-            defaulted.headers.extend(headers.multi_items())
-        else:
-            self._last_plain = headers
-            return plain, headers.multi_items(), _auto_headers_to_skip(items, typed)
-        self._default_items = list(items)
-        self._default_skip = _auto_headers_to_skip(items, False)
-        return defaulted, None, _auto_headers_to_skip(items, True) if typed else self._default_skip
 
     def timeout_plan(self, timeout: httpx.Timeout | None) -> _TimeoutPlan:
         """The fast path's plan for an httpx timeout (memoised by value)."""
@@ -537,50 +521,48 @@ class Engine:
     def _ssl_for(self, url: yarl.URL) -> ssl.SSLContext | bool:
         return self._ssl_context() if url.scheme == "https" else True
 
+    def _lean_block(self, call: Call, url: yarl.URL, body: Any) -> HeaderBlock | None:
+        """The serialised headers when `call` can take the lean exchange (`_wire`), else None."""
+        if not lean_method(call.method) or url.raw_user is not None or url.scheme not in _LEAN_SCHEMES:
+            return None
+        if body is not None and (type(body) is not bytes or len(body) > _WATCHED_UPLOAD):
+            return None
+        headers = call.headers
+        # httpx's internal (raw, lower, value) list: a C-level compare, no list built per call.
+        items: list[tuple[bytes, bytes, bytes]] = headers._list
+        block = self._block
+        if block is None or items != self._block_items:
+            block = self._block = HeaderBlock(items)
+            self._block_items = list(items)
+        return block if block.sendable and url.raw_host else None
+
     async def fetch(self, call: Call) -> Response:
         """Send `call` over the fast path and return the fully read response."""
         started = time.perf_counter()
         url = call.yurl
         body: Any = call.content
-        client, headers, skip = self._client_for(
-            call.headers, body is not None or call.method in _TYPED_METHODS
-        )
+        block = self._lean_block(call, url, body)
         plan = self.timeout_plan(call.timeout)
         watch = (
             self._watchdog.watch(plan.read, plan.queue_limit, plan.write, plan.pool) if plan.watched else None
         )
         token = _CURRENT_WATCH.set(watch)
-        if watch is not None and body is not None and len(body) > _WATCHED_UPLOAD:
-            body = _upload(body, watch)
         try:
-            async with client.request(
-                call.method,
-                url,
-                headers=headers,
-                skip_auto_headers=skip,
-                data=body,
-                allow_redirects=False,
-                timeout=plan.client_timeout,
-                ssl=self._ssl_for(url),
-            ) as resp:
-                if watch is not None:
-                    watch.resp = resp  # its body's progress counts from now
-                content = await resp.read()
-                set_cookie = "Set-Cookie" in resp.headers
-                response = Response.from_parts(
-                    resp.status,
-                    resp.raw_headers,
-                    content,
-                    request=call,
-                    elapsed=time.perf_counter() - started,
+            if block is not None:
+                status, raw_headers, content, set_cookie = await self._lean(
+                    call, url, body, block, plan, watch
                 )
-        except (aiohttp.ClientError, OSError, TimeoutError, PoolWaitExpired) as exc:
-            raise _httpx_error(exc, _request_of(call)) from exc
+            else:
+                status, raw_headers, content, set_cookie = await self._through_aiohttp(
+                    call, url, body, plan, watch
+                )
         except Exception as exc:
-            if not self._closed:
-                raise
-            # The pool was closed under this call (aiohttp then fails an internal assertion).
-            raise RuntimeError("the session was closed while this call was running") from exc
+            if self._closed:
+                # The pool was closed under this call ("Connector is closed", or an internal assertion).
+                raise RuntimeError("the session was closed while this call was running") from exc
+            if isinstance(exc, aiohttp.ClientError | OSError | TimeoutError | PoolWaitExpired):
+                raise _httpx_error(exc, _request_of(call)) from exc
+            raise
         except asyncio.CancelledError:
             expired = _expired(watch)
             if expired is None:
@@ -593,9 +575,52 @@ class Engine:
             _CURRENT_WATCH.reset(token)
             if watch is not None:
                 self._watchdog.unwatch(watch)
+        response = Response.from_parts(
+            status, raw_headers, content, request=call, elapsed=time.perf_counter() - started
+        )
         if set_cookie:
             response._set_cookie = True
         return response
+
+    async def _lean(
+        self,
+        call: Call,
+        url: yarl.URL,
+        body: bytes | None,
+        block: HeaderBlock,
+        plan: _TimeoutPlan,
+        watch: Any,
+    ) -> tuple[int, Any, bytes, bool]:
+        session = self.client()
+        key = self._origins.key_for(url, self._ssl_for(url), asyncio.get_running_loop())
+        method = call.method
+        head = request_head(method, url, block, body)
+        message, content = await exchange(
+            session, key, method, url, head if body is None else head + body, plan.client_timeout, watch
+        )
+        return message.code, message.raw_headers, content, "Set-Cookie" in message.headers
+
+    async def _through_aiohttp(
+        self, call: Call, url: yarl.URL, body: Any, plan: _TimeoutPlan, watch: Any
+    ) -> tuple[int, Any, bytes, bool]:
+        headers = call.headers
+        typed = body is not None or call.method in _TYPED_METHODS
+        if watch is not None and body is not None and len(body) > _WATCHED_UPLOAD:
+            body = _upload(body, watch)
+        async with self.client().request(
+            call.method,
+            url,
+            headers=_header_items(headers),
+            skip_auto_headers=_auto_headers_to_skip(headers._list, typed),
+            data=body,
+            allow_redirects=False,
+            timeout=plan.client_timeout,
+            ssl=self._ssl_for(url),
+        ) as resp:
+            if watch is not None:
+                watch.body = resp.content  # its body's progress counts from now
+            content = await resp.read()
+            return resp.status, resp.raw_headers, content, "Set-Cookie" in resp.headers
 
     async def open(self, request: httpx.Request, body: bytes) -> aiohttp.ClientResponse:
         """Start `request` for the httpx path: headers read, body left to stream (raw bytes)."""
@@ -649,8 +674,8 @@ class Engine:
         """Drop, without closing, a pool inherited through fork(). Closing it here would unregister its
         sockets from the parent's epoll instance (shared across fork): the parent's next read on that
         connection would never wake up (a ReadTimeout there). Kept referenced so no finalizer closes it."""
-        _INHERITED.append((self._session, self._defaulted, self._loop))
-        self._session = self._defaulted = None
+        _INHERITED.append((self._session, self._loop))
+        self._session = None
         self._loop = None
         self._watchdog = ReadWatchdog()  # its task, if any, lives on the parent's loop
 
@@ -660,9 +685,6 @@ class Engine:
             self._abandon_inherited()
         self._closed = True
         self._watchdog.stop()
-        defaulted, self._defaulted = self._defaulted, None
-        if defaulted is not None and not defaulted.closed:
-            await defaulted.close()
         session, self._session = self._session, None
         if session is not None and not session.closed:
             await session.close()
@@ -684,9 +706,6 @@ class Engine:
         if self._session is not None and self._pid != os.getpid():
             self._abandon_inherited()
             return
-        defaulted, self._defaulted = self._defaulted, None
-        if defaulted is not None:
-            defaulted._connector = None  # shares the pool closed below
         session, self._session = self._session, None
         if session is not None and not session.closed:
             connector = session.connector
