@@ -523,8 +523,10 @@ class Engine:
 
     def _lean_block(self, call: Call, url: yarl.URL, body: Any) -> HeaderBlock | None:
         """The serialised headers when `call` can take the lean exchange (`_wire`), else None."""
-        if not lean_method(call.method) or url.raw_user is not None or url.scheme not in _LEAN_SCHEMES:
+        if not lean_method(call.method) or url.scheme not in _LEAN_SCHEMES:
             return None
+        if url.raw_user is not None or url.raw_password is not None:
+            return None  # aiohttp turns URL credentials into an Authorization header
         if body is not None and (type(body) is not bytes or len(body) > _WATCHED_UPLOAD):
             return None
         headers = call.headers
@@ -534,7 +536,11 @@ class Engine:
         if block is None or items != self._block_items:
             block = self._block = HeaderBlock(items)
             self._block_items = list(items)
-        return block if block.sendable and url.raw_host else None
+        if not block.sendable or not url.raw_host:
+            return None
+        if body is not None and block.length is not None and block.length != b"%d" % len(body):
+            return None  # a caller's Content-Length that is not the body's: aiohttp refuses or cuts the body
+        return block
 
     async def fetch(self, call: Call) -> Response:
         """Send `call` over the fast path and return the fully read response."""
@@ -542,6 +548,7 @@ class Engine:
         url = call.yurl
         body: Any = call.content
         block = self._lean_block(call, url, body)
+        session = self.client()  # outside the `try`: a closed engine says so in its own words
         plan = self.timeout_plan(call.timeout)
         watch = (
             self._watchdog.watch(plan.read, plan.queue_limit, plan.write, plan.pool) if plan.watched else None
@@ -550,11 +557,11 @@ class Engine:
         try:
             if block is not None:
                 status, raw_headers, content, set_cookie = await self._lean(
-                    call, url, body, block, plan, watch
+                    session, call, url, body, block, plan, watch
                 )
             else:
                 status, raw_headers, content, set_cookie = await self._through_aiohttp(
-                    call, url, body, plan, watch
+                    session, call, url, body, plan, watch
                 )
         except Exception as exc:
             if self._closed:
@@ -584,6 +591,7 @@ class Engine:
 
     async def _lean(
         self,
+        session: aiohttp.ClientSession,
         call: Call,
         url: yarl.URL,
         body: bytes | None,
@@ -591,7 +599,6 @@ class Engine:
         plan: _TimeoutPlan,
         watch: Any,
     ) -> tuple[int, Any, bytes, bool]:
-        session = self.client()
         key = self._origins.key_for(url, self._ssl_for(url), asyncio.get_running_loop())
         method = call.method
         head = request_head(method, url, block, body)
@@ -601,13 +608,19 @@ class Engine:
         return message.code, message.raw_headers, content, "Set-Cookie" in message.headers
 
     async def _through_aiohttp(
-        self, call: Call, url: yarl.URL, body: Any, plan: _TimeoutPlan, watch: Any
+        self,
+        session: aiohttp.ClientSession,
+        call: Call,
+        url: yarl.URL,
+        body: Any,
+        plan: _TimeoutPlan,
+        watch: Any,
     ) -> tuple[int, Any, bytes, bool]:
         headers = call.headers
         typed = body is not None or call.method in _TYPED_METHODS
         if watch is not None and body is not None and len(body) > _WATCHED_UPLOAD:
             body = _upload(body, watch)
-        async with self.client().request(
+        async with session.request(
             call.method,
             url,
             headers=_header_items(headers),

@@ -35,6 +35,9 @@ _FORBIDDEN = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _FORBIDDEN_TEXT = re.compile(_FORBIDDEN.pattern.decode())
 _INJECTION = "Forbidden control character detected in headers. Potential header injection attack."
 
+# Headers of the caller's that aiohttp acts on rather than just sends (see `HeaderBlock`).
+_AIOHTTPS_TO_PLACE = frozenset({b"host", b"transfer-encoding", b"expect"})
+
 # Methods aiohttp sends without a body and without `Content-Length: 0` (its GET_METHODS, CONNECT aside).
 _BODILESS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _LEAN_METHODS = _BODILESS | {"POST", "PUT", "PATCH", "DELETE"}
@@ -52,16 +55,20 @@ class HeaderBlock:
 
     Names as aiohttp writes them here (httpx's lower-case form), values as the raw bytes httpx holds — what
     httpx itself would send, whatever their encoding. ``sendable`` is False when the list holds something
-    whose handling is aiohttp's to decide (a Host or Transfer-Encoding header of the caller's); such calls
-    take ``ClientSession.request``.
+    whose handling is aiohttp's to decide (a Host, Transfer-Encoding or Expect header of the caller's: aiohttp
+    places the Host, frames the body, waits for a 100 Continue); such calls take ``ClientSession.request``.
+    ``length`` is the caller's Content-Length value, if any.
     """
 
-    __slots__ = ("has_length", "lines", "sendable")
+    __slots__ = ("length", "lines", "sendable")
 
     def __init__(self, items: list[tuple[bytes, bytes, bytes]]) -> None:
         names = {lower for _, lower, _ in items}
-        self.sendable = b"host" not in names and b"transfer-encoding" not in names
-        self.has_length = b"content-length" in names
+        self.sendable = not names & _AIOHTTPS_TO_PLACE
+        lengths = [value for _, lower, value in items if lower == b"content-length"]
+        self.length: bytes | None = lengths[0] if len(lengths) == 1 else None
+        if len(lengths) > 1:
+            self.sendable = False
         # Checked once per distinct header list (names and values, as aiohttp checks each).
         if _FORBIDDEN.search(b"".join(lower + value for _, lower, value in items)) is not None:
             raise ValueError(_INJECTION)
@@ -75,7 +82,7 @@ def request_head(method: str, url: yarl.URL, block: HeaderBlock, body: bytes | N
     if _FORBIDDEN_TEXT.search(target) is not None or _FORBIDDEN_TEXT.search(host) is not None:
         raise ValueError(_INJECTION)
     start = f"{method} {target} HTTP/1.1\r\nHost: {host}\r\n".encode()
-    if block.has_length:
+    if block.length is not None:
         length = b""
     elif body is not None:
         length = b"Content-Length: %d\r\n" % len(body)
@@ -149,7 +156,9 @@ async def exchange(
         try:
             connection = await connector.connect(key, [], client_timeout)
         except TimeoutError as exc:
-            raise aiohttp.ConnectionTimeoutError(f"Connection timeout to host {url}") from exc
+            raise aiohttp.ConnectionTimeoutError(
+                f"Connection timeout to host {url.with_fragment(None)}"
+            ) from exc
         protocol = connection.protocol
         try:
             protocol.set_response_params(

@@ -63,6 +63,8 @@ class ScriptedServer:
                         return
                     buffer += chunk
                 head, buffer = buffer.split(b"\r\n\r\n", 1)
+                if b"\r\nexpect: 100-continue" in head.lower():
+                    conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")  # go on: as a server does
                 length = 0
                 for line in head.split(b"\r\n")[1:]:
                     name, _, value = line.partition(b":")
@@ -106,9 +108,9 @@ def _lean_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     original = Engine._lean
 
-    async def lean(self: Engine, call: Any, *args: Any) -> Any:
+    async def lean(self: Engine, session: Any, call: Any, *args: Any) -> Any:
         seen.append(call.method)
-        return await original(self, call, *args)
+        return await original(self, session, call, *args)
 
     monkeypatch.setattr(Engine, "_lean", lean)
     return seen
@@ -168,6 +170,8 @@ def test_the_lean_exchange_writes_what_aiohttp_writes(monkeypatch: pytest.Monkey
         ("GET", {"headers": {"Host": "example.test"}}),  # aiohttp decides where a caller's Host goes
         ("POST", {"content": b"x" * (256 * 1024 + 1)}),  # a large body: streamed, under the write timeout
         ("PROPFIND", {}),  # a method the lean exchange does not know
+        ("POST", {"content": b"abc", "headers": {"Expect": "100-continue"}}),  # aiohttp waits for the 100
+        ("POST", {"content": b"helloEXTRA", "headers": {"Content-Length": "5"}}),  # aiohttp cuts the body
     ],
 )
 def test_calls_the_lean_exchange_does_not_know_still_go_out_through_aiohttp(
@@ -180,17 +184,34 @@ def test_calls_the_lean_exchange_does_not_know_still_go_out_through_aiohttp(
     assert server.requests[0][1].startswith(f"{method} /x HTTP/1.1\r\n".encode())
 
 
+@pytest.mark.parametrize("userinfo", ["user:pw@", ":pw@", "user@"])
 def test_credentials_in_the_url_leave_the_lean_exchange(
-    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch, userinfo: str
 ) -> None:
     taken = _lean_calls(monkeypatch)
-    url = server.base.replace("http://", "http://user:pw@") + "/x"
     with Session() as s:
-        assert s.get(url).text == "ok"
+        assert s.get(server.base.replace("http://", "http://" + userinfo) + "/x").text == "ok"
     assert taken == []
-    assert b"\r\nAuthorization: Basic dXNlcjpwdw==\r\n" in server.requests[0][1].replace(
-        b"authorization", b"Authorization"
-    )
+    assert b"\r\nauthorization: basic " in server.requests[0][1].lower()
+
+
+def test_a_caller_content_length_that_is_not_the_bodys_never_lets_extra_bytes_onto_the_connection(
+    server: ScriptedServer,
+) -> None:
+    with Session() as s:
+        assert s.post(server.base + "/x", content=b"helloEXTRA", headers={"Content-Length": "5"}).text == "ok"
+        assert s.get(server.base + "/next").text == "ok"
+    assert [raw.split(b"\r\n\r\n", 1)[1] for _, raw in server.requests] == [b"hello", b""]
+    request_lines = [raw.split(b"\r\n", 1)[0] for _, raw in server.requests]
+    assert request_lines == [b"POST /x HTTP/1.1", b"GET /next HTTP/1.1"]
+
+
+async def test_a_call_on_a_closed_async_session_says_the_session_is_closed(server: ScriptedServer) -> None:
+    s = AsyncSession()
+    assert (await s.get(server.base + "/x")).text == "ok"
+    await s.aclose()
+    with pytest.raises(RuntimeError, match="Cannot send a request, as the session has been closed"):
+        await s.get(server.base + "/x")
 
 
 @pytest.mark.parametrize("lean", [True, False], ids=["lean", "aiohttp"])
