@@ -1020,9 +1020,9 @@ NOT_RUN: Any = object()  # `CallerLoop.fetch` could not run the call here: the c
 
 class CallerLoop:
     """A sync `Session`'s single calls on the calling thread itself: a private loop and pool that the caller
-    runs for the length of its call (`run_forever`, stopped by the call as it ends), instead of handing the call to the loop thread
-    and waiting. That hand-over costs two thread wake-ups a call (~110 µs on a VM), as much as the rest of a
-    small request.
+    runs for the length of its call (`run_forever`, stopped by the call as it ends), instead of handing the
+    call to the loop thread and waiting. That hand-over costs two thread wake-ups a call (~110 µs on a VM),
+    as much as the rest of a small request.
 
     One thread at a time: a caller that already runs an event loop (a sync call inside async code, a batch
     callback), or that finds the loop thread's pool with a connection in use (a batch, another thread's
