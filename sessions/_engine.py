@@ -32,7 +32,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import aiohttp
 import httpx
@@ -40,7 +40,7 @@ import yarl
 
 from ._alarm import on_asyncio
 from ._models import Call, Response
-from ._wire import HeaderBlock, Origins, exchange, lean_method, request_head
+from ._wire import HeaderBlock, Origins, exchange, is_idempotent, lean_method, request_head
 
 __all__ = [
     "NOT_RUN",
@@ -1042,7 +1042,9 @@ class CallerLoop:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._engine: Engine | None = None
-        self._task: asyncio.Task[Response] | None = None  # the call in flight, for a close() from elsewhere
+        self._task: asyncio.Task[Response | None] | None = (
+            None  # the call in flight, for a close() from elsewhere
+        )
         self._pid = os.getpid()
         self._closed = False
         _CALLER_LOOPS.add(self)
@@ -1063,21 +1065,30 @@ class CallerLoop:
             loop, engine = self._loop, self._engine
             if loop is None or engine is None:
                 loop, engine = self._loop, self._engine = asyncio.new_event_loop(), self._template.sibling()
-            started = _Started()
-            task = self._task = loop.create_task(_run_and_stop(engine, call, loop, started))
-            task.add_done_callback(started.stop_if_never_run)
-            try:
+            run = _Run()
+            task: asyncio.Task[Response | None] | None = None
+            try:  # from the task's creation on: a Ctrl-C right after it must not leave it queued for later
+                task = self._task = loop.create_task(_run_and_stop(engine, call, loop, run))
+                task.add_done_callback(run.stop_if_never_run)
                 loop.run_forever()
                 if not task.done():
                     raise RuntimeError("Event loop stopped before the call completed.")
-                return task.result()
+                return cast(Response, task.result())  # None only for a task whose call was over first
             except asyncio.CancelledError:
                 if not self._closed:
                     raise
                 raise RuntimeError("the session was closed while this call was running") from None
             except BaseException:  # Ctrl-C in the middle: let the call unwind, briefly, before going on
-                self._unwind(loop, task)
+                run.over = True  # from here on the unwinding, not the task or its callback, ends the loop
+                if task is not None:
+                    self._unwind(loop, task)
+                    if task.done() and not task.cancelled():
+                        task.exception()  # retrieved: raised to the caller below, not logged by asyncio later
                 raise
+            finally:
+                # A task or callback of this call still queued (a Ctrl-C between the task's creation and
+                # the loop's start) must neither send its request nor stop the next call's loop.
+                run.over = True
         finally:
             self._task = None
             if self._closed:
@@ -1098,7 +1109,7 @@ class CallerLoop:
             return True
         raise httpx.PoolTimeout("no connection free within the pool timeout", request=_request_of(call))
 
-    def _unwind(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Response]) -> None:
+    def _unwind(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any]) -> None:
         """Cancel an interrupted call and give it a second to unwind; a loop it leaves in a state that
         cannot finish is dropped (the next call makes a new loop and pool)."""
         if task.done():
@@ -1170,36 +1181,44 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_parents_of_caller_loops)
 
 
-class _Started:
-    """Whether a caller-loop call's coroutine ran (and so stops the loop itself as it ends)."""
+class _Run:
+    """One caller-loop call, as its driver (`CallerLoop.fetch`) and its task see it: whether the task's
+    coroutine ran (it then stops the loop itself as it ends), and whether the call is over for its caller."""
 
-    __slots__ = ("ran",)
+    __slots__ = ("over", "ran")
 
     def __init__(self) -> None:
         self.ran = False
+        self.over = False
 
     def stop_if_never_run(self, task: asyncio.Task[Any]) -> None:
         # A task cancelled before its first step (close() from another thread) never runs the coroutine's
         # `finally`: the loop is stopped from its done callback instead, one turn later.
-        if not self.ran:
+        if not self.ran and not self.over:
             task.get_loop().stop()
 
 
-# Methods retried on a fresh connection when a kept-alive one turns out closed (aiohttp's and the lean
-# exchange's set): they need no loop turn before the request (see `_run_and_stop`).
-_RETRIED = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+def _resent_if_stale(call: Call) -> bool:
+    """Whether `call`, meeting a kept-alive connection the server has closed, is sent again on a fresh one:
+    an idempotent method (the lean exchange and aiohttp resend those) with a body that can be sent twice —
+    a large body is streamed from a generator under the write timeout, which aiohttp will not replay."""
+    body = call.content
+    return is_idempotent(call.method) and (body is None or len(body) <= _WATCHED_UPLOAD)
 
 
 async def _run_and_stop(
-    engine: Engine, call: Call, loop: asyncio.AbstractEventLoop, started: _Started
-) -> Response:
+    engine: Engine, call: Call, loop: asyncio.AbstractEventLoop, run: _Run
+) -> Response | None:
     """`engine.fetch(call)`, then stop the loop in the same turn (`run_until_complete` would take one more
-    turn to run its done callback). A method that is not retried first lets the loop take one turn, so the
-    readiness the selector reports (an idle connection's EOF or reset) is handled before the request takes a
-    connection from the pool; the others are retried on a fresh connection if they meet a closed one."""
-    started.ran = True
+    turn to run its done callback). A call that would not be sent again (`_resent_if_stale`) first lets the
+    loop take one turn, so the readiness the selector reports (an idle connection's EOF or reset) is handled
+    before the request takes a connection from the pool; the others are sent again on a fresh connection if
+    they meet a closed one."""
+    if run.over:  # its caller was interrupted before the loop ran: nothing is sent, the loop is not stopped
+        return None
+    run.ran = True
     try:
-        if call.method not in _RETRIED:
+        if not _resent_if_stale(call):
             await asyncio.sleep(0)
         return await engine.fetch(call)
     finally:

@@ -28,7 +28,7 @@ import yarl
 from aiohttp import http
 from multidict import CIMultiDict, CIMultiDictProxy
 
-__all__ = ["HeaderBlock", "Origins", "exchange", "lean_method", "request_head"]
+__all__ = ["HeaderBlock", "Origins", "exchange", "is_idempotent", "lean_method", "request_head"]
 
 # aiohttp's guard against header injection (`http_writer._FORBIDDEN_HEADER_CHARS_RE`): C0 but tab, and DEL.
 _FORBIDDEN = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
@@ -43,6 +43,11 @@ _BODILESS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _LEAN_METHODS = _BODILESS | {"POST", "PUT", "PATCH", "DELETE"}
 # Retried once on a fresh connection when a kept-alive one fails before the response (aiohttp's set).
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+
+
+def is_idempotent(method: str) -> bool:
+    """Whether a request with this method is sent again, once, when its kept-alive connection fails first."""
+    return method in _IDEMPOTENT
 
 
 def lean_method(method: str) -> bool:

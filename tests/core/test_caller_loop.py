@@ -31,6 +31,31 @@ def test_single_calls_start_no_loop_thread(httpbin: LocalHttpbin) -> None:
         assert len(_loop_threads()) == before + 1
 
 
+def _read_request(conn: socket.socket) -> bytes:
+    """One whole request (head, and the body its Content-Length announces)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = next(
+        (
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length")
+        ),
+        0,
+    )
+    while len(body) < length:
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head
+
+
 @pytest.fixture
 def closes_idle_connections() -> Iterator[tuple[str, list[int]]]:
     """A keep-alive server that closes each connection 50 ms after answering on it (as servers do with
@@ -48,7 +73,7 @@ def closes_idle_connections() -> Iterator[tuple[str, list[int]]]:
                 continue
             accepted[0] += 1
             with conn:
-                conn.recv(65536)
+                _read_request(conn)
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
                 stop.wait(0.05)
 
@@ -74,16 +99,22 @@ def test_a_connection_the_server_closed_while_idle_is_not_reused(
     assert accepted[0] == 3
 
 
-@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
-def test_an_idempotent_call_meeting_a_connection_closed_while_idle_is_resent_on_a_new_one(
-    closes_idle_connections: tuple[str, list[int]], method: str
+@pytest.mark.parametrize(
+    ("method", "body"),
+    [("GET", None), ("PUT", None), ("DELETE", None), ("PUT", b"x" * 1000), ("PUT", b"x" * (300 * 1024))],
+    ids=["GET", "PUT", "DELETE", "PUT-small-body", "PUT-streamed-body"],
+)
+def test_an_idempotent_call_meeting_a_connection_closed_while_idle_still_succeeds(
+    closes_idle_connections: tuple[str, list[int]], method: str, body: bytes | None
 ) -> None:
-    # These take no loop turn before the request (one turn less per call): one that picks the closed
-    # connection fails there before any answer and is sent again on a fresh connection, as in aiohttp.
+    # Most take no loop turn before the request (one turn less per call): one that picks the closed
+    # connection fails there before any answer and is sent again on a fresh connection, as in aiohttp. A
+    # body over 256 KiB is streamed (under the write timeout) and cannot be sent twice: that call takes
+    # the turn, as a POST does.
     url, accepted = closes_idle_connections
     with Session() as s:
         for _ in range(3):
-            assert s.request(method, url).text == "ok"
+            assert s.request(method, url, content=body).text == "ok"
             threading.Event().wait(0.2)
     assert accepted[0] == 3
 
@@ -267,3 +298,55 @@ def test_a_call_cancelled_before_its_first_step_leaves_no_unawaited_fetch(httpbi
             caller._loop = caller._engine = None  # nothing was opened on it: the session closes as usual
             loop.close()
     assert [str(w.message) for w in caught if "never awaited" in str(w.message)] == []
+
+
+class _InterruptedAfterCreate(asyncio.SelectorEventLoop):
+    """A loop on which a Ctrl-C lands right after the caller loop's create_task, before it runs the loop."""
+
+    interrupt = True
+
+    def create_task(self, coro: Any, **kwargs: Any) -> Any:
+        task = super().create_task(coro, **kwargs)
+        if self.interrupt:
+            self.interrupt = False
+            raise KeyboardInterrupt
+        return task
+
+
+def test_a_ctrl_c_right_after_the_call_is_made_sends_nothing_later(httpbin: LocalHttpbin) -> None:
+    # The interrupted call's task must not stay queued on the loop: the next call would send its request
+    # and then stop that next call's loop early ("Event loop stopped before the call completed").
+    loop = _InterruptedAfterCreate()
+    with Session() as s:
+        caller = s._caller_loop
+        caller._loop, caller._engine = loop, caller._template.sibling()
+        with pytest.raises(KeyboardInterrupt):
+            s.post(f"{httpbin.url}/anything/abandoned", content=b"x")
+        for _ in range(3):  # the loop runs again: a task left queued would go on with its request here
+            assert s.get(f"{httpbin.url}/anything/next").json()["url"].endswith("/anything/next")
+        assert caller._loop is loop  # the same loop served the next calls
+    assert httpbin.arrivals.select(path="/anything/abandoned") == []
+
+
+def test_a_ctrl_c_inside_a_call_leaves_the_next_call_working_and_logs_nothing(
+    httpbin: LocalHttpbin, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sessions._engine import Engine
+
+    original = Engine.fetch
+    interrupt = [True]
+
+    async def fetch(self: Engine, call: Any) -> Any:
+        if interrupt[0]:
+            interrupt[0] = False
+            raise KeyboardInterrupt
+        return await original(self, call)
+
+    monkeypatch.setattr(Engine, "fetch", fetch)
+    with Session() as s:
+        with pytest.raises(KeyboardInterrupt):
+            s.get(f"{httpbin.url}/get")
+        for _ in range(2):
+            assert s.get(f"{httpbin.url}/get").status_code == 200
+    gc.collect()
+    assert "exception was never retrieved" not in caplog.text
