@@ -599,7 +599,8 @@ class Engine:
         plan: _TimeoutPlan,
         watch: Any,
     ) -> tuple[int, Any, bytes, bool]:
-        key = self._origins.key_for(url, self._ssl_for(url), asyncio.get_running_loop())
+        loop: Any = self._loop  # the running loop: `client()` just made or checked the pool for it
+        key = self._origins.key_for(url, self._ssl_for, loop)
         method = call.method
         head = request_head(method, url, block, body)
         message, content = await exchange(
@@ -1042,9 +1043,8 @@ class CallerLoop:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._engine: Engine | None = None
-        self._task: asyncio.Task[Response | None] | None = (
-            None  # the call in flight, for a close() from elsewhere
-        )
+        # The call in flight, for a close() from elsewhere.
+        self._task: asyncio.Task[Response | None] | None = None
         self._pid = os.getpid()
         self._closed = False
         _CALLER_LOOPS.add(self)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -115,13 +116,16 @@ class Origins:
     def __init__(self) -> None:
         self._by_origin: dict[tuple[str, str | None, int | None], aiohttp.ClientRequest] = {}
 
-    def key_for(self, url: yarl.URL, ssl: Any, loop: asyncio.AbstractEventLoop) -> aiohttp.ClientRequest:
+    def key_for(
+        self, url: yarl.URL, ssl_for: Callable[[yarl.URL], Any], loop: asyncio.AbstractEventLoop
+    ) -> aiohttp.ClientRequest:
+        """The key request of `url`'s origin; `ssl_for` gives its TLS setting, asked only for a new origin."""
         origin = (url.scheme, url.raw_host, url.port)
         found = self._by_origin.get(origin)
         if found is None:
             if len(self._by_origin) >= self._LIMIT:
                 self._by_origin.clear()
-            found = self._by_origin[origin] = _connection_key_request(url, ssl, loop)
+            found = self._by_origin[origin] = _connection_key_request(url, ssl_for(url), loop)
         return found
 
 
