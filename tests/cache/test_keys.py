@@ -209,3 +209,83 @@ class TestKeys:
     def test_key_fn(self) -> None:
         kb = KeyBuilder(salt="t", key_fn=lambda method, url, headers, content: url.split("?")[0])
         assert key(kb, "https://h/p?a=1") == key(kb, "https://h/p?a=2")
+
+
+# Keys are what SQLite, Redis and SQL caches written by earlier releases are found by: a change to any part
+# of their derivation (normalisation, header matching, body canonicalisation, credentials) must come with a
+# new KEY_VERSION, never silently. (method, url, raw headers, body, content type) → (key, stored URL), once
+# with the defaults and once with ignored parameters and matched headers.
+_STABLE_REQUESTS: list[tuple[str, str, list[tuple[bytes, bytes]], bytes | None, str]] = [
+    ("GET", "http://127.0.0.1:8080/get?c=x&r=1&i=12", [], None, ""),
+    ("GET", "HTTPS://Api.Example.COM:443/v1/items?b=2&a=1#frag", [], None, ""),
+    ("GET", "https://h/p?api_key=SECRET&x=1&_t=5", [], None, ""),
+    ("GET", "https://u:pw@h/p?b=%32&a=x%3Dy&c", [], None, ""),
+    ("HEAD", "http://h:8080", [(b"Accept", b"application/json")], None, ""),
+    ("GET", "http://h/p", [(b"Authorization", b"Bearer t0k3n"), (b"X-Trace", b"1")], None, ""),
+    ("POST", "https://h/search", [], b'{"q":1,"api_key":"A"}', "application/json"),
+    ("POST", "https://h/form", [], b"b=2&a=1&token=x", "application/x-www-form-urlencoded"),
+    ("GET", "http://h/p?id2=3&id=5&a-b=1&a=0&a=x=y", [], None, ""),
+    ("GET", "http://[::1]:8080/x?q=%C3%A9", [], None, ""),
+]
+_STABLE_DEFAULT = [
+    (
+        "v1-0159770146be8bd42718d4479117195489c71f82eedd0fb0d41a6c835e920ea7",
+        "http://127.0.0.1:8080/get?c=x&i=12&r=1",
+    ),
+    (
+        "v1-18db74b0c5420ec9ea46e0a57c4febfa3f1e7d00f5b763bf5ac988d54fa9adb5",
+        "https://api.example.com/v1/items?a=1&b=2",
+    ),
+    (
+        "v1-982525d6df0b59f68206f1444e18368ba36b8e92399806ae917c2170e34db16d",
+        "https://h/p?_t=5&api_key=REDACTED&x=1",
+    ),
+    ("v1-48353a0424fd1642f220bdf8036350a153ef7d62e4fa67c93cdf1a5900e46531", "https://h/p?a=x%3Dy&b=2&c="),
+    ("v1-524357674cfdde9df252f1fd50539253a760b22e9fdf949bfc7efc35e133f563", "http://h:8080/"),
+    ("v1-9e60b60aa9ed264bee04c10569d962ee8a546ad580c8b303a7c54b94f5c40706", "http://h/p"),
+    ("v1-1e370ebbf36941b2e380474171806eaf96fe3d622bf4972f38edae64c96ee424", "https://h/search"),
+    ("v1-5c0fd8f93d98540d70cfd480eac6a094c88c031e115fbc0c2d5e66256d5adb82", "https://h/form"),
+    (
+        "v1-792db7e5ec59bfee804e8e576594a2c6d0f2ecd18c86de586f62005c88c4edb8",
+        "http://h/p?a=0&a=x%3Dy&a-b=1&id=5&id2=3",
+    ),
+    ("v1-615b40ace9e049e4042e7b1654503fa9d98163739b7125c8cb3835244a241541", "http://[::1]:8080/x?q=%C3%A9"),
+]
+_STABLE_CONFIGURED = [
+    (
+        "v1-0159770146be8bd42718d4479117195489c71f82eedd0fb0d41a6c835e920ea7",
+        "http://127.0.0.1:8080/get?c=x&i=12&r=1",
+    ),
+    (
+        "v1-18db74b0c5420ec9ea46e0a57c4febfa3f1e7d00f5b763bf5ac988d54fa9adb5",
+        "https://api.example.com/v1/items?a=1&b=2",
+    ),
+    (
+        "v1-29981eff3cf1230c480085ee0953cd8f2400e61f0aaa74fd4412c59212c902dd",
+        "https://h/p?_t=REDACTED&api_key=REDACTED&x=1",
+    ),
+    ("v1-48353a0424fd1642f220bdf8036350a153ef7d62e4fa67c93cdf1a5900e46531", "https://h/p?a=x%3Dy&b=2&c="),
+    ("v1-337a020a44d851ecd779db9fc874966628a2fb9c9bd7f95bdd71a6390ffab390", "http://h:8080/"),
+    ("v1-6f1b5b87f5020707fe72c2ee5a90cbd7172bd1aec58a48ea35cd8402cdecc630", "http://h/p"),
+    ("v1-1e370ebbf36941b2e380474171806eaf96fe3d622bf4972f38edae64c96ee424", "https://h/search"),
+    ("v1-5c0fd8f93d98540d70cfd480eac6a094c88c031e115fbc0c2d5e66256d5adb82", "https://h/form"),
+    (
+        "v1-792db7e5ec59bfee804e8e576594a2c6d0f2ecd18c86de586f62005c88c4edb8",
+        "http://h/p?a=0&a=x%3Dy&a-b=1&id=5&id2=3",
+    ),
+    ("v1-615b40ace9e049e4042e7b1654503fa9d98163739b7125c8cb3835244a241541", "http://[::1]:8080/x?q=%C3%A9"),
+]
+
+
+class TestKeysStayStable:
+    """The v1 keys of a fixed set of requests, as released: a cache written before stays readable."""
+
+    def test_default_options(self) -> None:
+        kb = KeyBuilder(salt="Session")
+        got = [(k.key, k.stored_url) for k in (kb.build(*r) for r in _STABLE_REQUESTS)]
+        assert got == _STABLE_DEFAULT
+
+    def test_ignored_parameters_and_matched_headers(self) -> None:
+        kb = KeyBuilder(salt="Session", ignored_parameters=["_t"], match_headers=["accept", "x-trace"])
+        got = [(k.key, k.stored_url) for k in (kb.build(*r) for r in _STABLE_REQUESTS)]
+        assert got == _STABLE_CONFIGURED
