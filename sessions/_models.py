@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import yarl
@@ -16,6 +16,7 @@ __all__ = ["Call", "ErrorResult", "RequestSpec", "Response"]
 RawHeaders = Sequence[tuple[bytes, bytes]]
 
 _EMPTY_ELAPSED = datetime.timedelta(0)
+_UTC = datetime.UTC
 
 
 class Response(httpx.Response):
@@ -36,12 +37,6 @@ class Response(httpx.Response):
     callbacks: tuple[Any, ...] | None = None
     callback_errors: tuple[BaseException, ...] = ()
     attempts: int = 1
-    from_cache: bool = False
-    created_at: datetime.datetime | None = None
-    expires: datetime.datetime | None = None
-    is_expired: bool = False
-    revalidated: bool = False
-    cache_key: str | None = None
     coalesced: bool = False
 
     _raw_headers: RawHeaders | None
@@ -101,12 +96,58 @@ class Response(httpx.Response):
 
     @property
     def extensions(self) -> dict[str, Any]:
-        """httpx's response extensions (made on first access on fast-path responses)."""
-        return self.__dict__.setdefault("extensions", {})  # type: ignore[no-any-return]
+        """httpx's response extensions (made on first access on fast-path responses; the cache's fields
+        join them then too)."""
+        attrs = self.__dict__
+        extensions: dict[str, Any] = attrs.setdefault("extensions", {})
+        pending = attrs.pop("_cache_extensions", None)
+        if pending is not None:
+            extensions.update(pending.extensions())
+        return extensions
 
     @extensions.setter
     def extensions(self, value: dict[str, Any]) -> None:
         self.__dict__["extensions"] = value
+
+    # -- the cache's fields: kept as one tuple, made into values when read (set on every hit and miss) --
+
+    @property
+    def from_cache(self) -> bool:
+        """True when the response came from the cache, not the network."""
+        facts = self.__dict__.get("_cache")
+        return facts is not None and facts.from_cache
+
+    @property
+    def created_at(self) -> datetime.datetime | None:
+        """When the cached response was received or last revalidated (UTC); None when not stored."""
+        facts = self.__dict__.get("_cache")
+        when = None if facts is None else facts.created_at
+        return None if when is None else datetime.datetime.fromtimestamp(when, datetime.UTC)
+
+    @property
+    def expires(self) -> datetime.datetime | None:
+        """When the cached response stops being fresh (UTC); None for never, or when not stored."""
+        facts = self.__dict__.get("_cache")
+        when = None if facts is None else facts.expires
+        return None if when is None else datetime.datetime.fromtimestamp(when, datetime.UTC)
+
+    @property
+    def is_expired(self) -> bool:
+        """True when the cached response was already stale when served."""
+        facts = self.__dict__.get("_cache")
+        return facts is not None and facts.is_expired
+
+    @property
+    def revalidated(self) -> bool:
+        """True when the cached response was confirmed by a 304 to a conditional request."""
+        facts = self.__dict__.get("_cache")
+        return facts is not None and facts.revalidated
+
+    @property
+    def cache_key(self) -> str | None:
+        """The cache key the response is (or would be) stored under; None without a cache."""
+        facts = self.__dict__.get("_cache")
+        return None if facts is None else facts.key
 
     @property
     def history(self) -> list[httpx.Response]:
@@ -222,6 +263,29 @@ class Response(httpx.Response):
         attrs.setdefault("_raw_headers", None)
         response.__class__ = cls
         return response  # type: ignore[return-value]
+
+
+class CacheFacts(NamedTuple):
+    """What `CacheMixin` says of a response (`Response.from_cache` and the rest read it)."""
+
+    from_cache: bool
+    created_at: float | None  # epoch seconds; None: not stored
+    expires: float | None
+    is_expired: bool
+    revalidated: bool
+    key: str | None
+    stored: bool = True  # False: a response the cache did not store (its extensions say less)
+
+    def extensions(self) -> dict[str, Any]:
+        """The response extensions these facts add (hishel's and requests-cache's names)."""
+        if not self.stored:
+            return {"from_cache": False, "cache_key": self.key, "revalidated": False}
+        created = None if self.created_at is None else datetime.datetime.fromtimestamp(self.created_at, _UTC)
+        expires = None if self.expires is None else datetime.datetime.fromtimestamp(self.expires, _UTC)
+        return {
+            "from_cache": self.from_cache, "created_at": created, "expires": expires,
+            "is_expired": self.is_expired, "revalidated": self.revalidated, "cache_key": self.key,
+        }  # fmt: skip
 
 
 @dataclass(slots=True)

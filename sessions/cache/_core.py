@@ -7,16 +7,15 @@ once, for both flavours.
 
 from __future__ import annotations
 
-import datetime
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
 import httpx
 
-from .._models import Call, Response
+from .._models import CacheFacts, Call, Response
 from . import _policy as policy
 from ._entry import RESPONSE, VARY_INDEX, CachedEntry
 from ._keys import Key, KeyBuilder
@@ -33,8 +32,8 @@ _BYPASS_HEADERS: Final = frozenset(
 )
 # Never stored: cookies are the session's business, and the body is stored decoded.
 _UNSTORED: Final = frozenset({b"set-cookie", b"set-cookie2", b"transfer-encoding", b"content-encoding"})
+_UNSTORED_NAMES: Final = frozenset(name.decode() for name in _UNSTORED)
 _VALIDATOR_GRACE: Final = 86_400.0  # keep an expired entry with a validator a day for revalidation
-_UTC = datetime.UTC
 _OPTION_NAMES: Final = ("expire_after", "only_if_cached", "refresh", "force_refresh")
 
 
@@ -64,10 +63,7 @@ class _HeaderFacts:
 
 #: What a single-flight follower's copy takes from the leader's response: the cache fields, and — truthful
 #: about what happened, as it sent no request of its own — the leader's latency and attempts.
-_FOLLOWER_COPIES = (
-    *("from_cache", "created_at", "expires", "is_expired", "revalidated", "cache_key"),
-    *("_elapsed", "_elapsed_seconds", "attempts"),
-)
+_FOLLOWER_COPIES = ("_cache", "_elapsed", "_elapsed_seconds", "attempts")
 
 
 class CacheCore:
@@ -85,6 +81,9 @@ class CacheCore:
         self.storage = storage
         self.clock = clock
         self._facts: dict[tuple[tuple[bytes, bytes], ...], _HeaderFacts] = {}
+        # The longest window in which a stale entry can still answer (None: unbounded), fixed by the settings.
+        windows = (settings.stale_if_error, settings.stale_while_revalidate)
+        self._grace = None if None in windows else max(w or 0.0 for w in windows)
 
     # ------------------------------------------------------------------ planning
     def plan(self, call: Call) -> Plan | None:
@@ -223,25 +222,19 @@ class CacheCore:
     def _annotate(
         self, response: Response, entry: CachedEntry, *, from_cache: bool, revalidated: bool
     ) -> None:
-        now = self.clock()
-        attrs = response.__dict__
-        attrs["from_cache"] = from_cache
-        attrs["created_at"] = created = datetime.datetime.fromtimestamp(entry.created_at, _UTC)
-        attrs["expires"] = expires = (
-            None if entry.expires is None else datetime.datetime.fromtimestamp(entry.expires, _UTC)
-        )
-        attrs["is_expired"] = is_expired = entry.expires is not None and now >= entry.expires
-        attrs["revalidated"] = revalidated
-        attrs["cache_key"] = entry.key
-        response.extensions.update(
-            from_cache=from_cache, created_at=created, expires=expires, is_expired=is_expired,
-            revalidated=revalidated, cache_key=entry.key,
+        expires = entry.expires
+        facts = CacheFacts(
+            from_cache, entry.created_at, expires, expires is not None and self.clock() >= expires,
+            revalidated, entry.key,
         )  # fmt: skip
+        attrs = response.__dict__
+        attrs["_cache"] = attrs["_cache_extensions"] = facts  # the extensions join on first access
 
     def mark_uncached(self, response: Response, plan: Plan) -> Response:
         """Annotate a response that was not stored (from_cache False, the key for reference)."""
-        response.__dict__["cache_key"] = plan.entry_key
-        response.extensions.update(from_cache=False, cache_key=plan.entry_key, revalidated=False)
+        attrs = response.__dict__
+        facts = CacheFacts(False, None, None, False, False, plan.entry_key, stored=False)
+        attrs["_cache"] = attrs["_cache_extensions"] = facts
         return response
 
     # ------------------------------------------------------------------ storing
@@ -371,7 +364,7 @@ class CacheCore:
             key = self.keys.variant(plan.key.key, vary, plan.call.headers)
         entry = CachedEntry(
             key=key, method=plan.call.method, url=plan.key.stored_url, status=response.status_code,
-            headers=_storable(_raw_pairs(response), content, plan.call.method), content=content,
+            headers=_storable(_raw_pairs(response), content, plan.call.method, headers), content=content,
             created_at=self.clock(), expires=expires,
             request_headers=self.keys.redact_request_headers(plan.raw_headers, plan.call.headers), vary=vary,
         )  # fmt: skip
@@ -390,14 +383,13 @@ class CacheCore:
         """How long storage should keep `entry`: freshness plus the longest window that can use it stale.
         `validators`: a lower-case header map with the entry's ETag / Last-Modified, when the caller has one
         (storing never drops those): spares building the entry's own map."""
-        if entry.expires is None or entry.kind != RESPONSE:
+        grace = self._grace
+        if entry.expires is None or entry.kind != RESPONSE or grace is None:
             return None
-        windows = [self.settings.stale_if_error, self.settings.stale_while_revalidate]
-        if any(w is None for w in windows):
-            return None
-        grace = max(w or 0.0 for w in windows)
-        if policy.has_validator(entry.header_map if validators is None else validators):
-            grace = max(grace, _VALIDATOR_GRACE)
+        if grace < _VALIDATOR_GRACE and policy.has_validator(
+            entry.header_map if validators is None else validators
+        ):
+            grace = _VALIDATOR_GRACE
         return max(1.0, entry.expires - self.clock() + grace)
 
 
@@ -409,7 +401,7 @@ def _raw_pairs(response: Response) -> RawPairs:
     replaced) the headers yet, which spares building an `httpx.Headers` to read them back."""
     attrs = response.__dict__
     raw = attrs.get("_raw_headers")
-    untouched = attrs.get("_headers") is None and isinstance(raw, list | tuple)
+    untouched = attrs.get("_headers") is None and isinstance(raw, (list, tuple))  # not list | tuple: slower
     if untouched and (not raw or type(raw[0][0]) is bytes):
         return cast(RawPairs, raw)
     return response.headers.raw
@@ -428,8 +420,14 @@ def _header_dict(raw: RawPairs) -> dict[str, str] | None:
     return out
 
 
-def _storable(raw: RawPairs, content: bytes, method: str) -> list[tuple[bytes, bytes]]:
-    """Response headers as stored: no cookies, no transfer/content coding (the body is decoded)."""
+def _storable(
+    raw: RawPairs, content: bytes, method: str, names: Collection[str] = ()
+) -> list[tuple[bytes, bytes]]:
+    """Response headers as stored: no cookies, no transfer/content coding (the body is decoded).
+    `names`: the lower-case header names, when the caller has them (a response without any of those
+    headers, nearly every one, is then stored as it came)."""
+    if names and _UNSTORED_NAMES.isdisjoint(names):
+        return list(raw)
     out: list[tuple[bytes, bytes]] = []
     decoded = False
     for pair in raw:

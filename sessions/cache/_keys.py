@@ -19,9 +19,8 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Final
+from typing import Final, NamedTuple
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 __all__ = [
@@ -63,9 +62,9 @@ _MEMO_MAX: Final = 4096
 KeyFn = Callable[[str, str, Mapping[str, str], bytes | None], str]
 
 
-@dataclass(frozen=True, slots=True)
-class NormalisedURL:
-    """A URL split into what the key uses, what storage may see, and the credentials it carried."""
+class NormalisedURL(NamedTuple):
+    """A URL split into what the key uses, what storage may see, and the credentials it carried (a tuple:
+    one is made on every cache miss, and a frozen dataclass costs four times as much to build)."""
 
     for_key: str  # normalised, ignored and credential parameters removed
     stored: str  # normalised, ignored and credential values replaced by REDACTED
@@ -95,19 +94,31 @@ _SIMPLE_URL: Final = re.compile(
 _Parts = tuple[str, str, str, str, list[tuple[str, str]]]
 
 
-@lru_cache(maxsize=_MEMO_MAX)
 def _normalise_url(raw: str, ignored: frozenset[str], secret: frozenset[str]) -> NormalisedURL:
     scheme, netloc, path, query, credentials = _split_simple(raw) or _split_general(raw)
     base = f"{scheme}://{netloc}{path}"
-    plain = _PLAIN_QUERY.fullmatch(query) is not None
-    pairs = _plain_pairs(query) if plain else parse_qsl(query, keep_blank_values=True)
+    if not query:
+        return NormalisedURL(base, base, tuple(credentials))
+    if _PLAIN_QUERY.fullmatch(query) is not None:
+        # (name, "=", value) triples sort as the (name, value) pairs do: a pair without "=" has the value ""
+        # and the separator "", both the smallest there is, and it encodes as "name=" either way.
+        triples = [part.partition("=") for part in query.split("&") if part]
+        if (ignored or secret) and not (ignored | secret).isdisjoint([t[0].lower() for t in triples]):
+            pairs = [(name, value) for name, _, value in triples]
+        else:  # nothing to hide (nearly every query): one sorted encoding serves key and storage
+            triples.sort()
+            for_key = f"{base}?{_encode_triples(triples)}" if triples else base
+            return NormalisedURL(for_key, for_key, tuple(credentials))
+        encode = _encode_plain
+    else:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        encode = _encode
     keyed, stored = _split_query(pairs, ignored, secret, credentials)
-    encode = _encode_plain if plain else _encode
     for_key = base + (f"?{encode(keyed)}" if keyed else "")
     if stored == keyed:  # nothing ignored or secret: one encoding serves both
-        return NormalisedURL(for_key=for_key, stored=for_key, credentials=tuple(credentials))
+        return NormalisedURL(for_key, for_key, tuple(credentials))
     stored_url = base + (f"?{encode(stored)}" if stored else "")
-    return NormalisedURL(for_key=for_key, stored=stored_url, credentials=tuple(credentials))
+    return NormalisedURL(for_key, stored_url, tuple(credentials))
 
 
 def _split_simple(raw: str) -> _Parts | None:
@@ -156,6 +167,11 @@ def _encode_plain(pairs: list[tuple[str, str]]) -> str:
     return "&".join(f"{name}={value.replace('=', '%3D')}" for name, value in sorted(pairs))
 
 
+def _encode_triples(triples: list[tuple[str, str, str]]) -> str:
+    """`_encode_plain` of sorted `str.partition("=")` triples of a `_PLAIN_QUERY`."""
+    return "&".join([f"{name}={value.replace('=', '%3D')}" for name, _, value in triples])
+
+
 def _split_query(
     pairs: Iterable[tuple[str, str]],
     ignored: frozenset[str],
@@ -184,8 +200,7 @@ def credential_fingerprint(payload: bytes, salt: bytes) -> bytes:
     return hashlib.pbkdf2_hmac("sha256", payload, b"sessions-cache-credential-v1:" + salt, CREDENTIAL_ROUNDS)
 
 
-@dataclass(frozen=True, slots=True)
-class Key:
+class Key(NamedTuple):
     """A computed key plus what the miss path needs to build a storable entry."""
 
     key: str
@@ -250,8 +265,13 @@ class KeyBuilder:
         content_type: str,
         extra_credential: bytes,
     ) -> Key:
-        norm = normalise_url(url, self.ignored, self.secret)
+        norm = _normalise_url(url, self.ignored, self.secret)
         header_credentials, matched = self._header_parts(raw)
+        if not (content or extra_credential or header_credentials or norm.credentials or self.key_fn):
+            # No body and no credential (nearly every GET): the derivation below with an empty body digest
+            # and an empty fingerprint, in one string.
+            text = f"{KEY_VERSION}\x1f{method.upper()}\x1f{norm.for_key}\x1f\x1f{matched}\x1f"
+            return Key(f"{KEY_VERSION}-{hashlib.sha256(text.encode()).hexdigest()}", norm.stored, b"")
         credentials = [*norm.credentials, *header_credentials]
         body = self._body_digest(content, content_type, credentials)
         fingerprint = self._fingerprint(credentials, extra_credential)

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
-from typing import Any, Final, TypeAlias
+from typing import Any, Final, NamedTuple, TypeAlias
 
 from .._exceptions import ConfigurationError
 
@@ -279,9 +279,9 @@ def _request_directives(cache_control: str) -> Directives:
 # --------------------------------------------------------------------------- store
 
 
-@dataclass(frozen=True, slots=True)
-class StoreDecision:
-    """Whether to store a response, and until when it is fresh (`expires=None`: forever)."""
+class StoreDecision(NamedTuple):
+    """Whether to store a response, and until when it is fresh (`expires=None`: forever). A tuple: one is
+    made on every cache miss."""
 
     store: bool
     expires: float | None = None

@@ -16,6 +16,7 @@ from sessions.cache._keys import (
     _encode_plain,
     _plain_pairs,
     _split_general,
+    _split_query,
     _split_simple,
     normalise_url,
 )
@@ -63,6 +64,16 @@ class TestPlainQueryFastPath:
         pairs = _plain_pairs(query)
         assert pairs == parse_qsl(query, keep_blank_values=True)
         assert _encode_plain(pairs) == _encode(pairs)
+
+    @given(st.text(alphabet="ab0.-_~=&", max_size=40), st.sampled_from([E, SECRET, frozenset({"a", "b0"})]))
+    def test_whole_url_as_the_general_path_gives_it(self, query: str, hidden: frozenset[str]) -> None:
+        # The general path's pairs, split, sorted and encoded: what a plain query's shortcut must equal.
+        credentials: list[tuple[str, str]] = []
+        keyed, stored = _split_query(parse_qsl(query, keep_blank_values=True), E, hidden, credentials)
+        n = normalise_url(f"http://h/p?{query}", E, hidden)
+        assert n.for_key == "http://h/p" + (f"?{_encode(keyed)}" if keyed else "")
+        assert n.stored == "http://h/p" + (f"?{_encode(stored)}" if stored else "")
+        assert n.credentials == tuple(credentials)
 
     def test_a_plain_and_a_general_query_of_the_same_pairs_share_a_key(self) -> None:
         plain = normalise_url("http://h/p?b=2&a=x=y&c", E, E)

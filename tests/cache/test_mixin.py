@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import threading
 import time
 from collections.abc import Iterator
@@ -80,6 +81,53 @@ class TestHits:
         assert second.created_at is not None
         assert second is not session.get(url)  # a fresh object each time
         assert str(second.request.url) == url
+
+    def test_cache_fields_and_extensions_of_a_miss_a_hit_and_an_uncached_answer(
+        self, httpserver: HTTPServer, origin: tuple[Origin, str]
+    ) -> None:
+        _handler, url = origin
+        httpserver.expect_request("/teapot").respond_with_data("no", status=418)
+        with CachedSession(expire_after=60) as s:
+            before = time.time()
+            miss, hit = s.get(url), s.get(url)
+            uncached = s.get(httpserver.url_for("/teapot"))  # 418: not an allowable code
+        for response, from_cache in ((miss, False), (hit, True)):
+            assert response.from_cache is from_cache
+            assert response.created_at is not None
+            assert response.expires is not None
+            assert response.created_at.tzinfo is datetime.UTC
+            assert before - 1 <= response.created_at.timestamp() <= time.time()
+            assert 59 <= (response.expires - response.created_at).total_seconds() <= 61
+            assert (response.is_expired, response.revalidated) == (False, False)
+            assert response.cache_key is not None
+            assert response.cache_key.startswith("v1-")
+            assert response.extensions["from_cache"] is from_cache
+            for name in ("created_at", "expires", "is_expired", "revalidated", "cache_key"):
+                assert response.extensions[name] == getattr(response, name), name
+        assert hit.cache_key == miss.cache_key
+        assert (uncached.from_cache, uncached.created_at, uncached.expires) == (False, None, None)
+        assert uncached.cache_key is not None
+        assert uncached.cache_key != miss.cache_key
+        assert uncached.extensions["cache_key"] == uncached.cache_key
+        assert uncached.extensions["from_cache"] is False
+        assert "created_at" not in uncached.extensions
+        plain = Session()
+        try:
+            assert plain.get(url).cache_key is None
+            assert not plain.get(url).from_cache
+        finally:
+            plain.close()
+
+    def test_set_cookie_and_coding_headers_are_not_stored(self, httpserver: HTTPServer) -> None:
+        httpserver.expect_request("/c").respond_with_data(
+            "body", headers={"Set-Cookie": "sid=1", "X-Kept": "yes", "Content-Type": "text/plain"}
+        )
+        with CachedSession() as s:
+            s.get(httpserver.url_for("/c"))
+            hit = s.cache[httpserver.url_for("/c")]  # the next get() would carry the cookie: another key
+        assert "set-cookie" not in hit.headers
+        assert hit.headers["x-kept"] == "yes"
+        assert hit.text == "body"
 
     def test_cache_getitem_and_inspection(self, session: CachedSession, origin: tuple[Origin, str]) -> None:
         _handler, url = origin
