@@ -35,8 +35,10 @@ __all__ = [
     "MAX_LATE_TOLERANCE",
     "AsyncLimiter",
     "Limiter",
+    "asleep_until_slot",
     "await_slot",
     "late_tolerance",
+    "sleep_until_slot",
     "wait_for_slot",
 ]
 
@@ -81,15 +83,30 @@ def wait_for_slot(
     asyncio's loop). Only the sleep's overrun is judged: the decision's own round trip delays a send by at
     most that round trip, and it never makes a send early. ``tolerance``: see `late_tolerance`.
     """
+    decision = decide()
+    if decision.delay <= 0:
+        return decision
+    return sleep_until_slot(decision, decide, sleep, monotonic, tolerance)
+
+
+def sleep_until_slot(
+    decision: Decision,
+    decide: Callable[[], Decision],
+    sleep: Callable[[float], object],
+    monotonic: Callable[[], float] = time.monotonic,
+    tolerance: float = LATE_TOLERANCE,
+) -> Decision:
+    """`wait_for_slot` after its first ``decide()``, which returned ``decision`` with a positive delay: for a
+    caller that made that first decision itself (``RatelimitMixin``'s fast path)."""
     while True:
-        decision = decide()
-        if decision.delay <= 0:
-            return decision
         start = monotonic()
         sleep(decision.delay)
         if monotonic() - start - decision.delay <= tolerance:
             return decision
         tolerance *= 2
+        decision = decide()
+        if decision.delay <= 0:
+            return decision
 
 
 async def await_slot(
@@ -99,15 +116,29 @@ async def await_slot(
     tolerance: float = LATE_TOLERANCE,
 ) -> Decision:
     """Async `wait_for_slot`."""
+    decision = await decide()
+    if decision.delay <= 0:
+        return decision
+    return await asleep_until_slot(decision, decide, sleep, monotonic, tolerance)
+
+
+async def asleep_until_slot(
+    decision: Decision,
+    decide: Callable[[], Awaitable[Decision]],
+    sleep: Callable[[float], Awaitable[object]],
+    monotonic: Callable[[], float] = time.monotonic,
+    tolerance: float = LATE_TOLERANCE,
+) -> Decision:
+    """Async `sleep_until_slot`."""
     while True:
-        decision = await decide()
-        if decision.delay <= 0:
-            return decision
         start = monotonic()
         await sleep(decision.delay)
         if monotonic() - start - decision.delay <= tolerance:
             return decision
         tolerance *= 2
+        decision = await decide()
+        if decision.delay <= 0:
+            return decision
 
 
 class _LimiterBase:

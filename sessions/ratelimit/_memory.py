@@ -14,8 +14,9 @@ Why it is shaped like this:
   are counted: rewriting an existing key cannot grow the dict, so the hot path keeps no counter.
 * The lock is taken with ``acquire()``/``release()`` in ``try``/``finally`` rather than ``with``: on CPython
   3.11 ``Lock.__exit__`` is a varargs call, ~80 ns more per decision (close to a tenth of it).
-* ``Limiter.try_acquire`` calls a closure bound once per limiter (``_try_path``) rather than ``apply``: the
-  same branch for a stored key, without ``apply``'s per-call lookups and dispatch on mode and algorithm.
+* ``Limiter.try_acquire`` and ``RatelimitMixin`` call a closure bound once per limiter or session
+  (``_decide_path``) rather than ``apply``: the same branch for a stored key, without ``apply``'s per-call
+  lookups and dispatch on mode and algorithm.
 """
 
 from __future__ import annotations
@@ -99,45 +100,51 @@ class MemoryStorage:
         return decision
 
     def _try_path(self, params: AlgorithmParams) -> Callable[[str, float], Decision]:
-        """``apply(key, params, cost, "try")`` as a function of ``(key, cost)``, for ``Limiter.try_acquire``.
+        """``apply(key, params, cost, "try")`` as a function of ``(key, cost)`` (``Limiter.try_acquire``)."""
+        return self._decide_path(params, "try")
 
-        Bound once per limiter, it closes over the compiled spec, the lock, the clock and the dict, so a
-        decision skips ``apply``'s lookups and its dispatch on mode and algorithm (~5% of a decision). A key
-        not stored yet goes through ``apply``, which stores it and counts it for the sweep.
+    def _decide_path(self, params: AlgorithmParams, mode: Mode = "try") -> Callable[[str, float], Decision]:
+        """``apply(key, params, cost, mode)`` as a function of ``(key, cost)``: ``Limiter.try_acquire``'s and
+        ``RatelimitMixin``'s path to the storage.
+
+        Bound once per limiter (or session), it closes over the compiled spec, the lock, the clock and the
+        dict, so a decision skips ``apply``'s lookups and its dispatch on mode and algorithm (~5% of a
+        decision). A key not stored yet goes through ``apply``, which stores it and counts it for the sweep.
         """
         spec = params._ns_spec
         apply = self.apply
         if type(self).apply is not MemoryStorage.apply:  # a subclass's apply must see every decision
 
-            def try_apply(key: str, cost: float) -> Decision:
-                return apply(key, params, cost, "try")
+            def apply_any(key: str, cost: float) -> Decision:
+                return apply(key, params, cost, mode)
 
-            return try_apply
+            return apply_any
+        wait = 0 if mode == "try" else MODES[mode]  # apply's, with no max_wait
         if type(spec) is _SlidingSpec:
             apply_log = self._apply_log
 
-            def try_log(key: str, cost: float) -> Decision:
-                return apply_log(key, spec, cost, 0)
+            def decide_log(key: str, cost: float) -> Decision:
+                return apply_log(key, spec, cost, wait)
 
-            return try_log
+            return decide_log
         lock, clock, data, decide = self._lock, self._clock, self._data, spec.decide
 
-        def try_stored(key: str, cost: float) -> Decision:
+        def decide_stored(key: str, cost: float) -> Decision:
             lock.acquire()
             try:
                 now = clock()
                 entry = data.get(key)
-                if entry is not None:  # apply's branch for a stored key, with max_wait 0 ("try")
-                    new, ttl, decision = decide(entry.state if entry.expires > now else None, now, cost, 0)
+                if entry is not None:  # apply's branch for a stored key
+                    new, ttl, decision = decide(entry.state if entry.expires > now else None, now, cost, wait)
                     if new is not None:
                         entry.expires = now + ttl
                         entry.state = new
                     return decision
             finally:
                 lock.release()
-            return apply(key, params, cost, "try")
+            return apply(key, params, cost, mode)
 
-        return try_stored
+        return decide_stored
 
     def _apply_log(self, key: str, spec: _SlidingSpec, cost: float, wait: int) -> Decision:
         """Sliding window: decide on the key's deque in place (pruning is safe even on a denial)."""

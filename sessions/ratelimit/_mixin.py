@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from typing import Any, Final
 
 from sessions._alarm import precise_sleep
@@ -50,12 +50,14 @@ from ._algorithms import (
     PARAMETER_NAMES,
     AlgorithmParams,
     Decision,
+    Mode,
     algorithm_name,
     make_params,
     parameter_names,
     required_parameters,
 )
-from ._limiter import await_slot, late_tolerance, wait_for_slot
+from ._limiter import asleep_until_slot, late_tolerance, sleep_until_slot
+from ._memory import MemoryStorage
 from ._rate import Rate
 from ._storage import Storage, open_storage
 
@@ -109,6 +111,16 @@ _SHARED: Final = frozenset(
     {"backend", "key", "cache_timeout", "conn", "db", "check_frequency"} | _REDIS_NAMES
 )
 _FEEDBACK_STATUSES: Final = frozenset({429, 503})
+
+
+class _EveryStatus:
+    """Contains every status: a subclass's ``_ratelimit_pause_for`` sees every response."""
+
+    def __contains__(self, status: object) -> bool:
+        return True
+
+
+_EVERY_STATUS: Final = _EveryStatus()
 # "ratelimit" as a string is the algorithm alias: a plain name of this group, not only its dict.
 register_group("ratelimit", _OWN | {"ratelimit"}, _SHARED)
 
@@ -116,9 +128,14 @@ register_group("ratelimit", _OWN | {"ratelimit"}, _SHARED)
 class RatelimitMixin:
     """Rate-limit each wire attempt of the session it is mixed into (see the module docstring)."""
 
-    ratelimit_params: AlgorithmParams
+    _ratelimit_params: AlgorithmParams
     _ratelimit_late: float  # late_tolerance(ratelimit_params), fixed at construction
-    ratelimit_storage: Storage
+    _ratelimit_storage: Storage
+    # Bound by _ratelimit_bind from the storage, the parameters and the class's hooks (see there):
+    _ratelimit_path: Callable[[str, float], Decision] | None
+    _ratelimit_apath: Callable[[str, float], Decision] | None
+    _ratelimit_hooked: bool
+    _ratelimit_statuses: Container[int]
     ratelimit_monotonic: Callable[[], float] = staticmethod(time.monotonic)
     """The clock the session's ``_sleep`` / ``_asleep`` run on (overrun detection; injectable for tests)."""
 
@@ -127,13 +144,13 @@ class RatelimitMixin:
         options = take_options(kwargs, "ratelimit", _OWN, _SHARED)
         if algorithm is not None:
             options.setdefault("ratelimit", algorithm)
-        self.ratelimit_params = _params_from(options)
-        self._ratelimit_late = late_tolerance(self.ratelimit_params)
+        self._ratelimit_params = _params_from(options)
+        self._ratelimit_late = late_tolerance(self._ratelimit_params)
         self._ratelimit_prefix = str(options.get("key", "Session"))
         self._ratelimit_scope = _scope_function(options)
         self._ratelimit_raise = bool(options.get("raise_errors", False))
         self._ratelimit_feedback = bool(options.get("server_feedback", True))
-        self.ratelimit_storage = open_storage(**_storage_options(options))
+        self.ratelimit_storage = open_storage(**_storage_options(options))  # binds the per-call path
         try:
             super().__init__(*args, **kwargs)
         except BaseException:
@@ -144,34 +161,132 @@ class RatelimitMixin:
 
     def _send_wire(self, call: Any) -> Any:
         key = self.ratelimit_key(call)
-        mode = self._ratelimit_check(key)
-        storage, params = self.ratelimit_storage, self.ratelimit_params
-
-        def decide() -> Decision:
-            return self._ratelimit_granted(key, storage.apply(key, params, 1, mode))
-
-        sleep = getattr(self, "_sleep", time.sleep)
-        wait_for_slot(decide, sleep, self.ratelimit_monotonic, self._ratelimit_late)
+        path = self._ratelimit_path
+        if path is None:  # _ratelimit_check overridden, or a limit that admits nothing
+            decision = self._ratelimit_decide(key)
+        else:  # the default check, bound once (_ratelimit_bind)
+            decision = path(key, 1)
+            if self._ratelimit_hooked or not decision.allowed:
+                decision = self._ratelimit_granted(key, decision)
+        if decision.delay > 0:
+            self._ratelimit_wait(key, decision)
         response = super()._send_wire(call)  # type: ignore[misc]
-        pause = self._ratelimit_pause_for(response)
-        if pause:
-            self.ratelimit_storage.pause(key, self.ratelimit_params, pause)
+        if response.status_code in self._ratelimit_statuses:
+            pause = self._ratelimit_pause_for(response)
+            if pause:
+                self._ratelimit_storage.pause(key, self._ratelimit_params, pause)
         return response
 
     async def _asend_wire(self, call: Any) -> Any:
         key = self.ratelimit_key(call)
-        mode = self._ratelimit_check(key)
-        storage, params = self.ratelimit_storage, self.ratelimit_params
-
-        async def decide() -> Decision:
-            return self._ratelimit_granted(key, await storage.aapply(key, params, 1, mode))
-
-        await await_slot(decide, self._ratelimit_asleep, self.ratelimit_monotonic, self._ratelimit_late)
+        path = self._ratelimit_apath
+        if path is None:
+            decision = await self._ratelimit_adecide(key)
+        else:  # the memory storage decides without awaiting (its aapply is apply): its bound path
+            decision = path(key, 1)
+            if self._ratelimit_hooked or not decision.allowed:
+                decision = self._ratelimit_granted(key, decision)
+        if decision.delay > 0:
+            await self._ratelimit_await(key, decision)
         response = await super()._asend_wire(call)  # type: ignore[misc]
-        pause = self._ratelimit_pause_for(response)
-        if pause:
-            await self.ratelimit_storage.apause(key, self.ratelimit_params, pause)
+        if response.status_code in self._ratelimit_statuses:
+            pause = self._ratelimit_pause_for(response)
+            if pause:
+                await self._ratelimit_storage.apause(key, self._ratelimit_params, pause)
         return response
+
+    # -- the per-call path, bound once ----------------------------------------------------------------------
+
+    @property
+    def ratelimit_params(self) -> AlgorithmParams:
+        """The algorithm parameters (assigning them re-binds the per-call path)."""
+        return self._ratelimit_params
+
+    @ratelimit_params.setter
+    def ratelimit_params(self, params: AlgorithmParams) -> None:
+        self._ratelimit_params = params
+        self._ratelimit_bind()
+
+    @property
+    def ratelimit_storage(self) -> Storage:
+        """The storage holding the limits' state (assigning one, a wrapper, re-binds the per-call path)."""
+        return self._ratelimit_storage
+
+    @ratelimit_storage.setter
+    def ratelimit_storage(self, storage: Storage) -> None:
+        self._ratelimit_storage = storage
+        self._ratelimit_bind()
+
+    def _ratelimit_bind(self) -> None:
+        """Fix, once per storage and parameters, what each wire attempt would otherwise look up again.
+
+        * With ``_ratelimit_check`` as defined here and a limit that can admit a request, a decision is
+          ``_ratelimit_path(key, 1)``: the memory storage's specialised path (``_decide_path``, which still
+          calls a subclass's ``apply``), or ``apply`` in the mode ``raise_errors`` picks. It then goes
+          through ``_ratelimit_granted`` when a subclass overrides that (``_ratelimit_hooked``), else only to
+          raise on a denial. ``_ratelimit_apath`` is that for ``_asend_wire``, on a memory storage whose
+          ``aapply`` is its own. Otherwise (None) each decision takes the hooks (``_ratelimit_decide``).
+        * ``_ratelimit_pause_for`` is called for each response when overridden, else only for the 429/503 it
+          reads, and for none with ``server_feedback=False`` (``_ratelimit_statuses``).
+        """
+        cls = type(self)
+        storage, params = self._ratelimit_storage, self._ratelimit_params
+        self._ratelimit_hooked = cls._ratelimit_granted is not RatelimitMixin._ratelimit_granted
+        path: Callable[[str, float], Decision] | None = None
+        apath: Callable[[str, float], Decision] | None = None
+        if cls._ratelimit_check is RatelimitMixin._ratelimit_check and not params.max_cost < 1:
+            mode: Mode = "try" if self._ratelimit_raise else "reserve"
+            if isinstance(storage, MemoryStorage):
+                path = storage._decide_path(params, mode)
+                if type(storage).aapply is MemoryStorage.aapply:
+                    apath = path
+            else:
+
+                def apply(key: str, cost: float) -> Decision:
+                    return storage.apply(key, params, cost, mode)
+
+                path = apply
+        self._ratelimit_path, self._ratelimit_apath = path, apath
+        if cls._ratelimit_pause_for is not RatelimitMixin._ratelimit_pause_for:
+            self._ratelimit_statuses = _EVERY_STATUS
+        elif self._ratelimit_feedback:
+            self._ratelimit_statuses = _FEEDBACK_STATUSES
+        else:
+            self._ratelimit_statuses = frozenset()
+
+    def _ratelimit_decide(self, key: str) -> Decision:
+        """A decision for ``key`` via the hooks: ``_ratelimit_check``, the storage, ``_ratelimit_granted``."""
+        mode = self._ratelimit_check(key)
+        decision = self._ratelimit_storage.apply(key, self._ratelimit_params, 1, mode)
+        return self._ratelimit_granted(key, decision)
+
+    def _ratelimit_wait(self, key: str, decision: Decision) -> None:
+        """Sleep until ``decision``'s slot, re-reserving after an overrun (`sleep_until_slot`). Apart from
+        ``_send_wire``, whose locals then hold no closure cell (one allocation less per attempt)."""
+        sleep = getattr(self, "_sleep", time.sleep)
+        sleep_until_slot(
+            decision,
+            lambda: self._ratelimit_decide(key),
+            sleep,
+            self.ratelimit_monotonic,
+            self._ratelimit_late,
+        )
+
+    async def _ratelimit_await(self, key: str, decision: Decision) -> None:
+        """Async ``_ratelimit_wait``."""
+        await asleep_until_slot(
+            decision,
+            lambda: self._ratelimit_adecide(key),
+            self._ratelimit_asleep,
+            self.ratelimit_monotonic,
+            self._ratelimit_late,
+        )
+
+    async def _ratelimit_adecide(self, key: str) -> Decision:
+        """Async ``_ratelimit_decide``."""
+        mode = self._ratelimit_check(key)
+        decision = await self._ratelimit_storage.aapply(key, self._ratelimit_params, 1, mode)
+        return self._ratelimit_granted(key, decision)
 
     # -- helpers --------------------------------------------------------------------------------------------
 
