@@ -43,6 +43,7 @@ from typing import Any, Final
 
 from sessions._alarm import precise_sleep
 from sessions._exceptions import ImpossibleRequest, RateLimitExceeded
+from sessions._models import Call
 from sessions._options import register_group, take_options
 
 from ._algorithms import (
@@ -111,6 +112,7 @@ _SHARED: Final = frozenset(
     {"backend", "key", "cache_timeout", "conn", "db", "check_frequency"} | _REDIS_NAMES
 )
 _FEEDBACK_STATUSES: Final = frozenset({429, 503})
+_KEY_MEMO_SIZE: Final = 1024  # URLs (up to their query) whose per-endpoint key a session remembers
 
 
 class _EveryStatus:
@@ -135,6 +137,7 @@ class RatelimitMixin:
     _ratelimit_path: Callable[[str, float], Decision] | None
     _ratelimit_apath: Callable[[str, float], Decision] | None
     _ratelimit_hooked: bool
+    _ratelimit_keys: dict[str, str] | None
     _ratelimit_statuses: Container[int]
     ratelimit_monotonic: Callable[[], float] = staticmethod(time.monotonic)
     """The clock the session's ``_sleep`` / ``_asleep`` run on (overrun detection; injectable for tests)."""
@@ -160,7 +163,8 @@ class RatelimitMixin:
     # -- the hooks ------------------------------------------------------------------------------------------
 
     def _send_wire(self, call: Any) -> Any:
-        key = self.ratelimit_key(call)
+        keys = self._ratelimit_keys
+        key = self.ratelimit_key(call) if keys is None else _endpoint_key(keys, self, call)
         path = self._ratelimit_path
         if path is None:  # _ratelimit_check overridden, or a limit that admits nothing
             decision = self._ratelimit_decide(key)
@@ -178,7 +182,8 @@ class RatelimitMixin:
         return response
 
     async def _asend_wire(self, call: Any) -> Any:
-        key = self.ratelimit_key(call)
+        keys = self._ratelimit_keys
+        key = self.ratelimit_key(call) if keys is None else _endpoint_key(keys, self, call)
         path = self._ratelimit_apath
         if path is None:
             decision = await self._ratelimit_adecide(key)
@@ -226,11 +231,15 @@ class RatelimitMixin:
           through ``_ratelimit_granted`` when a subclass overrides that (``_ratelimit_hooked``), else only to
           raise on a denial. ``_ratelimit_apath`` is that for ``_asend_wire``, on a memory storage whose
           ``aapply`` is its own. Otherwise (None) each decision takes the hooks (``_ratelimit_decide``).
+        * The per-endpoint key is remembered per URL (``_endpoint_key``) unless ``ratelimit_key`` is
+          overridden or another scope chosen (``_ratelimit_keys`` is None).
         * ``_ratelimit_pause_for`` is called for each response when overridden, else only for the 429/503 it
           reads, and for none with ``server_feedback=False`` (``_ratelimit_statuses``).
         """
         cls = type(self)
         storage, params = self._ratelimit_storage, self._ratelimit_params
+        own_key = cls.ratelimit_key is RatelimitMixin.ratelimit_key
+        self._ratelimit_keys = {} if own_key and self._ratelimit_scope is _endpoint_scope else None
         self._ratelimit_hooked = cls._ratelimit_granted is not RatelimitMixin._ratelimit_granted
         path: Callable[[str, float], Decision] | None = None
         apath: Callable[[str, float], Decision] | None = None
@@ -453,8 +462,44 @@ def _scope_function(options: dict[str, Any]) -> Callable[[Any], str]:
     if options.get("per_host", False):
         return lambda call: str(call.host)
     if options.get("per_endpoint", True):
-        return lambda call: str(call.endpoint)
+        return _endpoint_scope
     return lambda call: "global"
+
+
+def _endpoint_scope(call: Any) -> str:
+    """The per-endpoint scope (the default)."""
+    return str(call.endpoint)
+
+
+def _endpoint_key(keys: dict[str, str], session: RatelimitMixin, call: Any) -> str:
+    """``session.ratelimit_key(call)`` for the per-endpoint scope, remembered in ``keys`` per URL up to its
+    query or fragment.
+
+    A URL that ``Call.yurl`` parses as it is (ASCII, printable, no space) splits, as yarl splits it, into
+    scheme, authority and path before its first ``?`` or ``#``: what follows cannot change the endpoint, so
+    every URL sharing that part shares the key derived for the first one. Any other URL, or another kind of
+    call, takes the derivation itself. At most ``_KEY_MEMO_SIZE`` URLs are kept (then forgotten at once).
+    """
+    if type(call) is not Call:
+        return session.ratelimit_key(call)
+    url = call.url_str
+    if not url.isascii():  # O(1); then Call.yurl's other tests, on the query only when the base is known
+        return session.ratelimit_key(call)
+    base, _, query = url.partition("?")
+    if "#" in base:
+        if not url.isprintable() or " " in url:
+            return session.ratelimit_key(call)
+        base = base.partition("#")[0]
+    elif not query.isprintable() or " " in query:
+        return session.ratelimit_key(call)
+    key = keys.get(base)
+    if key is None:
+        key = session.ratelimit_key(call)
+        if base.isprintable() and " " not in base:  # a base in ``keys`` passed the tests
+            if len(keys) >= _KEY_MEMO_SIZE:
+                keys.clear()
+            keys[base] = key
+    return key
 
 
 def _storage_options(options: dict[str, Any]) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""RatelimitMixin's per-call path, bound once per session: the endpoint keys are the derived ones, and every
-hook a subclass overrides still sees what it saw."""
+"""RatelimitMixin's per-call path, bound once per session: the remembered endpoint keys are the derived ones,
+the memo is bounded, and every hook a subclass overrides still sees what it saw."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from sessions._session import AsyncSession, Session
 from sessions.httpbin import LocalHttpbin
 from sessions.ratelimit import GCRA, MemoryStorage
 from sessions.ratelimit._algorithms import AlgorithmParams, Decision, Mode
-from sessions.ratelimit._mixin import RatelimitMixin
+from sessions.ratelimit._mixin import _KEY_MEMO_SIZE, RatelimitMixin
 
 from .conftest import VirtualClock
 from .test_mixin import Stub
@@ -98,16 +98,17 @@ def stub(clock: VirtualClock, **options: Any) -> Any:
     return Stub(type="gcra", limit=10**6, period=1, backend=storage, **options)
 
 
-def test_keys_are_the_derived_ones(clock: VirtualClock) -> None:
+def test_remembered_keys_are_the_derived_ones(clock: VirtualClock) -> None:
     s = stub(clock)
     urls = [base + suffix for suffix in SUFFIXES for base in BASES]
-    for url in urls + urls:
+    for url in urls + urls:  # the second round: every base is remembered
         s._send_wire(Call("GET", url, httpx.Headers()))
     assert s.ratelimit_storage.keys == [derived(url) for url in urls + urls]
     assert not any("s3cret" in key or "user@" in key for key in s.ratelimit_storage.keys)
+    assert s._ratelimit_keys  # the memo was used
 
 
-async def test_async_keys_are_the_derived_ones(clock: VirtualClock) -> None:
+async def test_async_remembered_keys_are_the_derived_ones(clock: VirtualClock) -> None:
     s = stub(clock, key="jobs")
     urls = [base + suffix for suffix in SUFFIXES for base in BASES]
     for url in urls + urls:
@@ -125,7 +126,16 @@ def test_a_url_the_derivation_rejects_is_rejected_before_any_decision(clock: Vir
     assert s.ratelimit_storage.keys == ["Session:http://example.com/p"]
 
 
-def test_other_scopes_and_an_overridden_key(clock: VirtualClock) -> None:
+def test_the_memo_is_bounded(clock: VirtualClock) -> None:
+    s = stub(clock)
+    urls = [f"http://example.com/item/{i}?page=1" for i in range(_KEY_MEMO_SIZE * 2 + 10)]
+    for url in urls:
+        s._send_wire(Call("GET", url, httpx.Headers()))
+        assert len(s._ratelimit_keys) <= _KEY_MEMO_SIZE
+    assert s.ratelimit_storage.keys == [derived(url) for url in urls]
+
+
+def test_other_scopes_and_an_overridden_key_are_not_remembered(clock: VirtualClock) -> None:
     url = "http://Example.com:80/a?x=1"
     scopes: list[tuple[dict[str, Any], str]] = [
         ({"per_host": True}, "Session:example.com"),
@@ -135,6 +145,7 @@ def test_other_scopes_and_an_overridden_key(clock: VirtualClock) -> None:
     for options, expected in scopes:
         s = stub(clock, **options)
         s._send_wire(Call("GET", url, httpx.Headers()))
+        assert s._ratelimit_keys is None
         assert s.ratelimit_storage.keys == [expected]
 
     class Keyed(Stub):
