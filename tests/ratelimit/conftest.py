@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from sessions.httpbin import LocalHttpbin
 from sessions.ratelimit import MemoryStorage, SQLiteStorage, Storage
 from tests.fixtures.redis_server import contract_redis_storage
 from tests.fixtures.sql_servers import contract_mysql_storage, contract_postgres_storage
@@ -56,3 +57,10 @@ def storage(request: pytest.FixtureRequest, clock: VirtualClock, tmp_path: Path)
     store = STORAGE_FACTORIES[request.param](clock, tmp_path)
     yield store
     store.close()
+
+
+@pytest.fixture
+def server() -> Iterator[LocalHttpbin]:
+    """A local httpbin on loopback, for the tests that send through a real session."""
+    with LocalHttpbin() as hb:
+        yield hb

@@ -3,7 +3,6 @@ the memo is bounded, and every hook a subclass overrides still sees what it saw.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -12,14 +11,13 @@ import pytest
 
 from sessions._exceptions import ImpossibleRequest, RateLimitExceeded
 from sessions._models import Call
-from sessions._session import AsyncSession, Session
 from sessions.httpbin import LocalHttpbin
 from sessions.ratelimit import GCRA, MemoryStorage
 from sessions.ratelimit._algorithms import AlgorithmParams, Decision, Mode
-from sessions.ratelimit._mixin import _KEY_MEMO_SIZE, RatelimitMixin
+from sessions.ratelimit._mixin import _KEY_MEMO_SIZE
 
 from .conftest import VirtualClock
-from .test_mixin import Stub
+from .test_mixin import LimitedAsyncSession, LimitedSession, Stub
 
 BASES = [
     "http://example.com/a/b",
@@ -275,20 +273,6 @@ async def test_async_memory_subclass_overriding_aapply_sees_every_decision(clock
 
 
 # -- through the real session and the local httpbin -------------------------------------------------------
-
-
-class LimitedSession(RatelimitMixin, Session):
-    pass
-
-
-class LimitedAsyncSession(RatelimitMixin, AsyncSession):
-    pass
-
-
-@pytest.fixture
-def server() -> Iterator[LocalHttpbin]:
-    with LocalHttpbin() as hb:
-        yield hb
 
 
 def test_real_session_keys(server: LocalHttpbin) -> None:

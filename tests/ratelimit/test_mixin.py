@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from bisect import bisect_left
-from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -200,12 +199,6 @@ class LimitedSession(RatelimitMixin, Session):
 
 class LimitedAsyncSession(RatelimitMixin, AsyncSession):
     pass
-
-
-@pytest.fixture
-def server() -> Iterator[LocalHttpbin]:
-    with LocalHttpbin() as hb:
-        yield hb
 
 
 def max_in_window(times: list[float], window: float) -> int:
