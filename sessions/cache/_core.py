@@ -81,6 +81,7 @@ class CacheCore:
         self.storage = storage
         self.clock = clock
         self._facts: dict[tuple[tuple[bytes, bytes], ...], _HeaderFacts] = {}
+        self._last_raw: tuple[list[Any], tuple[tuple[bytes, bytes], ...]] | None = None
         # The longest window in which a stale entry can still answer (None: unbounded), fixed by the settings.
         windows = (settings.stale_if_error, settings.stale_while_revalidate)
         self._grace = None if None in windows else max(w or 0.0 for w in windows)
@@ -92,7 +93,7 @@ class CacheCore:
         options = call.options
         if method not in self.settings.allowable_methods and not (options and options.get("only_if_cached")):
             return None
-        raw = tuple(call.headers.raw)
+        raw = self._raw_headers(call.headers)
         facts = self._facts.get(raw) or self._header_facts(raw)
         if facts.bypass:
             return None
@@ -104,6 +105,17 @@ class CacheCore:
         if options:
             self._apply_options(plan, options)
         return plan
+
+    def _raw_headers(self, headers: httpx.Headers) -> tuple[tuple[bytes, bytes], ...]:
+        """``tuple(headers.raw)``, the same tuple while the headers stay those of the last call: nearly
+        every call carries the session's own, and httpx builds a new list for ``raw`` on each access."""
+        items = headers._list  # httpx's (raw name, lower name, value) list: one C-level compare
+        last = self._last_raw
+        if last is not None and items == last[0]:
+            return last[1]
+        raw = tuple(headers.raw)
+        self._last_raw = (list(items), raw)
+        return raw
 
     def _header_facts(self, raw: tuple[tuple[bytes, bytes], ...]) -> _HeaderFacts:
         lower = {name.lower(): value.decode("latin-1") for name, value in raw}

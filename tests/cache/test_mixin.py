@@ -118,6 +118,21 @@ class TestHits:
         finally:
             plain.close()
 
+    def test_a_change_to_the_session_headers_between_calls_reaches_the_key(
+        self, origin: tuple[Origin, str]
+    ) -> None:
+        handler, url = origin
+        with CachedSession(match_headers=["accept"]) as s:
+            s.headers["Accept"] = "application/json"
+            json_key = s.get(url).cache_key
+            s.headers["Accept"] = "text/csv"  # the same Headers object, changed in place
+            csv = s.get(url)
+            s.headers["Accept"] = "application/json"
+            again = s.get(url)
+        assert (csv.from_cache, csv.cache_key != json_key) == (False, True)
+        assert (again.from_cache, again.cache_key) == (True, json_key)
+        assert handler.hits == 2
+
     def test_set_cookie_and_coding_headers_are_not_stored(self, httpserver: HTTPServer) -> None:
         httpserver.expect_request("/c").respond_with_data(
             "body", headers={"Set-Cookie": "sid=1", "X-Kept": "yes", "Content-Type": "text/plain"}
