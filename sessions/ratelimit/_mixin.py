@@ -475,30 +475,21 @@ def _endpoint_key(keys: dict[str, str], session: RatelimitMixin, call: Any) -> s
     """``session.ratelimit_key(call)`` for the per-endpoint scope, remembered in ``keys`` per URL up to its
     query or fragment.
 
-    A URL that ``Call.yurl`` parses as it is (ASCII, printable, no space) splits, as yarl splits it, into
-    scheme, authority and path before its first ``?`` or ``#``: what follows cannot change the endpoint, so
-    every URL sharing that part shares the key derived for the first one. Any other URL, or another kind of
-    call, takes the derivation itself. At most ``_KEY_MEMO_SIZE`` URLs are kept (then forgotten at once).
+    A URL that ``Call.yurl`` parses as it is splits, as yarl splits it, into scheme, authority and path before
+    its first ``?`` or ``#``: what follows cannot change the endpoint, so every URL sharing that part shares
+    the key derived for the first one. Any other URL, or another kind of call, takes the derivation itself.
+    At most ``_KEY_MEMO_SIZE`` URLs are kept (then forgotten at once).
     """
-    if type(call) is not Call:
+    url = call.url_str if type(call) is Call else ""
+    if not url or not url.isascii() or not url.isprintable() or " " in url:  # Call.yurl's own three tests
         return session.ratelimit_key(call)
-    url = call.url_str
-    if not url.isascii():  # O(1); then Call.yurl's other tests, on the query only when the base is known
-        return session.ratelimit_key(call)
-    base, _, query = url.partition("?")
-    if "#" in base:
-        if not url.isprintable() or " " in url:
-            return session.ratelimit_key(call)
-        base = base.partition("#")[0]
-    elif not query.isprintable() or " " in query:
-        return session.ratelimit_key(call)
+    base = url.partition("?")[0].partition("#")[0]
     key = keys.get(base)
     if key is None:
         key = session.ratelimit_key(call)
-        if base.isprintable() and " " not in base:  # a base in ``keys`` passed the tests
-            if len(keys) >= _KEY_MEMO_SIZE:
-                keys.clear()
-            keys[base] = key
+        if len(keys) >= _KEY_MEMO_SIZE:
+            keys.clear()
+        keys[base] = key
     return key
 
 
