@@ -26,7 +26,7 @@ from sessions._alarm import precise_sleep
 from sessions._exceptions import ImpossibleRequest, RateLimitExceeded
 
 from ._algorithms import AlgorithmParams, Decision, Mode
-from ._memory import MemoryStorage
+from ._memory import decision_path
 from ._rate import Rate
 from ._storage import Storage, open_storage
 
@@ -246,15 +246,7 @@ class Limiter(_LimiterBase):
         # try_acquire's path to the storage, bound once. The memory storage specialises its own for the
         # parameters: a decision takes microseconds there, so the per-call dispatch of ``apply`` shows.
         super()._bind()
-        storage, params = self._storage, self._params
-        if isinstance(storage, MemoryStorage):
-            self._try = storage._try_path(params)
-            return
-
-        def try_apply(key: str, cost: float) -> Decision:
-            return storage.apply(key, params, cost, "try")
-
-        self._try = try_apply
+        self._try = decision_path(self._storage, self._params, "try")
 
     def acquire(self, key: str, cost: float = 1, *, max_wait: float | None = None) -> Decision:
         """Take ``cost`` from ``key``'s limit, sleeping once until the reserved slot if needed.

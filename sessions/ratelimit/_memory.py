@@ -40,7 +40,7 @@ from ._algorithms import (
     max_wait_ticks,
 )
 
-__all__ = ["MemoryStorage"]
+__all__ = ["MemoryStorage", "decision_path"]
 
 _MIN_SWEEP = 1024  # keys added between sweeps when there are few keys
 
@@ -98,10 +98,6 @@ class MemoryStorage:
         finally:
             lock.release()
         return decision
-
-    def _try_path(self, params: AlgorithmParams) -> Callable[[str, float], Decision]:
-        """``apply(key, params, cost, "try")`` as a function of ``(key, cost)`` (``Limiter.try_acquire``)."""
-        return self._decide_path(params, "try")
 
     def _decide_path(self, params: AlgorithmParams, mode: Mode = "try") -> Callable[[str, float], Decision]:
         """``apply(key, params, cost, mode)`` as a function of ``(key, cost)``: ``Limiter.try_acquire``'s and
@@ -280,3 +276,16 @@ class _Log:
         self.paused = 0
         self.entries: deque[int | float] = deque()
         self.expires = 0
+
+
+def decision_path(storage: Any, params: AlgorithmParams, mode: Mode) -> Callable[[str, float], Decision]:
+    """``storage.apply(key, params, cost, mode)`` as a function of ``(key, cost)``, bound once per limiter or
+    session: the memory storage's specialised path (``MemoryStorage._decide_path``), any other storage's
+    ``apply``."""
+    if isinstance(storage, MemoryStorage):
+        return storage._decide_path(params, mode)
+
+    def apply(key: str, cost: float) -> Decision:
+        return storage.apply(key, params, cost, mode)  # type: ignore[no-any-return]
+
+    return apply

@@ -58,7 +58,7 @@ from ._algorithms import (
     required_parameters,
 )
 from ._limiter import asleep_until_slot, late_tolerance, sleep_until_slot
-from ._memory import MemoryStorage
+from ._memory import MemoryStorage, decision_path
 from ._rate import Rate
 from ._storage import Storage, open_storage
 
@@ -245,16 +245,9 @@ class RatelimitMixin:
         apath: Callable[[str, float], Decision] | None = None
         if cls._ratelimit_check is RatelimitMixin._ratelimit_check and not params.max_cost < 1:
             mode: Mode = "try" if self._ratelimit_raise else "reserve"
-            if isinstance(storage, MemoryStorage):
-                path = storage._decide_path(params, mode)
-                if type(storage).aapply is MemoryStorage.aapply:
-                    apath = path
-            else:
-
-                def apply(key: str, cost: float) -> Decision:
-                    return storage.apply(key, params, cost, mode)
-
-                path = apply
+            path = decision_path(storage, params, mode)
+            if isinstance(storage, MemoryStorage) and type(storage).aapply is MemoryStorage.aapply:
+                apath = path  # the memory storage decides without awaiting: its aapply is apply
         self._ratelimit_path, self._ratelimit_apath = path, apath
         if cls._ratelimit_pause_for is not RatelimitMixin._ratelimit_pause_for:
             self._ratelimit_statuses = _EVERY_STATUS
