@@ -413,7 +413,7 @@ def _raw_pairs(response: Response) -> RawPairs:
     replaced) the headers yet, which spares building an `httpx.Headers` to read them back."""
     attrs = response.__dict__
     raw = attrs.get("_raw_headers")
-    untouched = attrs.get("_headers") is None and isinstance(raw, (list, tuple))  # not list | tuple: slower
+    untouched = attrs.get("_headers") is None and isinstance(raw, list | tuple)
     if untouched and (not raw or type(raw[0][0]) is bytes):
         return cast(RawPairs, raw)
     return response.headers.raw
@@ -433,12 +433,12 @@ def _header_dict(raw: RawPairs) -> dict[str, str] | None:
 
 
 def _storable(
-    raw: RawPairs, content: bytes, method: str, names: Collection[str] = ()
+    raw: RawPairs, content: bytes, method: str, names: Collection[str]
 ) -> list[tuple[bytes, bytes]]:
     """Response headers as stored: no cookies, no transfer/content coding (the body is decoded).
-    `names`: the lower-case header names, when the caller has them (a response without any of those
-    headers, nearly every one, is then stored as it came)."""
-    if names and _UNSTORED_NAMES.isdisjoint(names):
+    `names`: the response's lower-case header names (one without any of those, nearly every one, is stored
+    as it came)."""
+    if _UNSTORED_NAMES.isdisjoint(names):
         return list(raw)
     out: list[tuple[bytes, bytes]] = []
     decoded = False
